@@ -1,0 +1,298 @@
+"""The `openmes` command: serve the MES, run the demo, manage the database, users, tokens and audit trail."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from openmes import __version__
+from openmes.bootstrap import Container, build_container, ensure_admin, schema_is_current, upgrade_database
+from openmes.core import auth
+from openmes.core.audit import verify_chain
+from openmes.core.errors import DomainError
+from openmes.core.logs import configure_logging
+from openmes.core.settings import Settings, SettingsError, load_settings
+from openmes.core.uow import Actor, UnitOfWork
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="openmes",
+    help="OpenMES, an open-source Manufacturing Execution System. Settings come from OPENMES_* "
+    "environment variables or openmes.toml (see README, Configuration).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Manage the people who log in: create, list, disable, enable, unlock.", no_args_is_help=True
+)
+token_app = typer.Typer(help="API tokens for machines, ERPs and scripts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The 21 CFR Part 11 audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+DEMO_MARKER = ".openmes-demo"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"openmes: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings(**overrides: object) -> Settings:
+    try:
+        loaded = load_settings(**overrides)
+    except SettingsError as exc:
+        fail(str(exc), 2)
+    configure_logging(loaded.log_format, loaded.log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return loaded
+
+
+def cli_actor() -> Actor:
+    """The command line is used by whoever has the server: the audit trail names the OS account."""
+    who = getpass.getuser()
+    return Actor(user_id=None, username=f"cli:{who}", printed_name=f"Command line ({who})")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"openmes {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """OpenMES command line."""
+
+
+def _container(cfg: Settings, migrate: bool) -> Container:
+    if migrate:
+        upgrade_database(cfg)
+    container = build_container(cfg)
+    if not migrate and not schema_is_current(container):
+        container.stop()
+        fail(
+            f"the database at {cfg.resolved_database_url} is not initialised or is outdated. Run `openmes db upgrade` first."
+        )
+    return container
+
+
+def _run_server(cfg: Settings, banner: list[str]) -> None:
+    import uvicorn
+
+    from openmes.app import create_app
+
+    container = _container(cfg, migrate=True)
+    generated = ensure_admin(container)
+    if generated:
+        banner.append(f"First start: created user 'admin' with password {generated}  (shown once; change it)")
+    application = create_app(container, portal=True)
+    for line in banner:
+        out.print(line, markup=False, highlight=False)
+    out.print(f"OpenMES {__version__} at http://{cfg.host}:{cfg.port}  (API docs at /docs)", markup=False)
+    uvicorn.run(application, host=cfg.host, port=cfg.port, log_config=None, access_log=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (OPENMES_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (OPENMES_PORT).")] = None,
+) -> None:
+    """Run the MES: migrate the database, then serve the API and the portal."""
+    overrides = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
+    _run_server(settings(**overrides), [])
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its SQLite file.")] = Path("openmes-demo"),
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Reuse the previous demo's data instead of starting fresh.")
+    ] = False,
+) -> None:
+    """Start the MES with a demo plant and demo users on a fresh SQLite file (no broker needed)."""
+    from openmes.demo import DEMO_USERS, seed_demo
+
+    if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / DEMO_MARKER).exists():
+        fail(f"{data_dir} holds data that is not a demo's; pass another --data-dir so nothing is overwritten.")
+    fresh = not keep or not (data_dir / DEMO_MARKER).exists()
+    if fresh and data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / DEMO_MARKER).write_text("created by `openmes demo`; safe to delete\n")
+    overrides: dict[str, object] = {"data_dir": data_dir, "database_url": None}
+    if port is not None:
+        overrides["port"] = port
+    cfg = settings(**overrides)
+    banner = [f"Demo data in {data_dir}/ ({'fresh' if fresh else 'kept'}). Demo users:"]
+    if fresh:
+        upgrade_database(cfg)
+        container = build_container(cfg)
+        seed_demo(container)
+        container.stop()
+    banner += [
+        f"  {name:<12} password {password:<18} roles {', '.join(roles)}" for name, _, roles, password in DEMO_USERS
+    ]
+    _run_server(cfg, banner)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or update the database schema to this version of OpenMES (safe to run again)."""
+    cfg = settings()
+    try:
+        upgrade_database(cfg)
+    except Exception as exc:
+        fail(f"cannot upgrade the database at {cfg.resolved_database_url}: {exc}")
+    out.print(f"Database at {cfg.resolved_database_url} is up to date.", markup=False, highlight=False)
+
+
+def _with_uow(action: Callable[[UnitOfWork], T]) -> T:
+    container = _container(settings(), migrate=False)
+    try:
+        with container.uow(cli_actor()) as uow:
+            result = action(uow)
+            uow.commit()
+        return result
+    except DomainError as exc:
+        fail(exc.detail)
+    finally:
+        container.stop()
+
+
+def _read_new_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        fail("no terminal to ask for the password: pipe it in with --password-stdin.")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        fail("the two passwords differ; nothing was created.")
+    return first
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name, e.g. jdoe (a-z, 0-9, . _ -).")],
+    name: Annotated[str, typer.Option("--name", help="Printed name shown on signatures, e.g. 'Jane Doe'.")],
+    role: Annotated[list[str], typer.Option("--role", help=f"Role, repeatable: {auth.ROLE_NAMES}.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Create a user who can log in to the portal and sign records."""
+    password = _read_new_password(password_stdin)
+    _with_uow(lambda uow: auth.create_user(uow, username, name, role, password))
+    out.print(f"Created user {username.lower()} ({', '.join(role)}).", markup=False, highlight=False)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users with their roles and state."""
+    users = _with_uow(auth.list_users)
+    table = Table("username", "printed name", "roles", "state")
+    for user in users:
+        state = "active" if user.active else "disabled"
+        if user.locked_until is not None:
+            state += f", locked until {user.locked_until:%Y-%m-%d %H:%M} UTC"
+        table.add_row(user.username, user.printed_name, ", ".join(user.roles), state)
+    out.print(table)
+
+
+@user_app.command("disable")
+def user_disable(
+    username: str, reason: Annotated[str | None, typer.Option(help="Why; kept in the audit trail.")] = None
+) -> None:
+    """Stop a user from logging in (their history stays; users are never deleted)."""
+    _with_uow(lambda uow: auth.set_user_active(uow, username, False, reason))
+    out.print(f"Disabled user {username}.", markup=False, highlight=False)
+
+
+@user_app.command("enable")
+def user_enable(
+    username: str, reason: Annotated[str | None, typer.Option(help="Why; kept in the audit trail.")] = None
+) -> None:
+    """Let a disabled user log in again."""
+    _with_uow(lambda uow: auth.set_user_active(uow, username, True, reason))
+    out.print(f"Enabled user {username}.", markup=False, highlight=False)
+
+
+@user_app.command("unlock")
+def user_unlock(
+    username: str, reason: Annotated[str | None, typer.Option(help="Why; kept in the audit trail.")] = None
+) -> None:
+    """Lift a lockout caused by repeated wrong passwords."""
+    _with_uow(lambda uow: auth.unlock_user(uow, username, reason))
+    out.print(f"Unlocked user {username}.", markup=False, highlight=False)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="The user the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. erp-connector.")] = "cli",
+    expires_days: Annotated[int | None, typer.Option(min=1, help="Expire after this many days.")] = None,
+) -> None:
+    """Create an API token. The token is printed once, alone on the last line (for scripts)."""
+
+    def create(uow: UnitOfWork) -> tuple[int, str]:
+        expires = uow.clock.now() + timedelta(days=expires_days) if expires_days else None
+        token, secret = auth.create_api_token(uow, user, name, expires)
+        return token.id, secret
+
+    token_id, secret = _with_uow(create)
+    typer.echo(f"Token {token_id} for {user}; store it now, it is not shown again:", err=True)
+    print(secret)  # noqa: T201
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's number, from `openmes token list`.")],
+    reason: Annotated[str | None, typer.Option(help="Why; kept in the audit trail.")] = None,
+) -> None:
+    """Revoke an API token at once."""
+    _with_uow(lambda uow: auth.revoke_api_token(uow, token_id, reason))
+    out.print(f"Revoked token {token_id}.", markup=False, highlight=False)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List API tokens (never their secrets)."""
+    rows = _with_uow(auth.list_api_tokens)
+    table = Table("id", "user", "name", "created", "expires", "state")
+    for token, username in rows:
+        state = "revoked" if token.revoked_at else "active"
+        expires = f"{token.expires_at:%Y-%m-%d}" if token.expires_at else "never"
+        table.add_row(str(token.id), username, token.name, f"{token.created_at:%Y-%m-%d}", expires, state)
+    out.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; exits 1 and names the first broken entry if it was tampered with."""
+    report = _with_uow(lambda uow: verify_chain(uow.session))
+    if report.intact:
+        out.print(f"Audit trail intact: {report.checked} entries verified.", markup=False)
+        return
+    fail(f"AUDIT TRAIL BROKEN at entry {report.broken_entry_id}: {report.problem}")
+
+
+def main() -> None:
+    app()

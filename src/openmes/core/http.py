@@ -1,0 +1,431 @@
+"""HTTP plumbing shared by every area's router: problem details, auth, pagination, request ids, idempotency."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, Generic, TypeVar
+
+import anyio
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openmes.core import auth, metrics
+from openmes.core.errors import (
+    AuthenticationFailed,
+    DomainError,
+    FieldProblem,
+    InvalidInput,
+    PermissionDenied,
+)
+from openmes.core.models import IdempotencyRecord
+from openmes.core.uow import UnitOfWork, request_id_var
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+SESSION_COOKIE = "openmes_session"
+PROBLEM_BASE = "/problems/"
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    fields: Sequence[FieldProblem] = (),
+) -> JSONResponse:
+    """An RFC 9457 problem document; `errors` lists offending fields for validation problems."""
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    if request_id_var.get():
+        body["request_id"] = request_id_var.get()
+    if fields:
+        body["errors"] = [{"field": f.field, "message": f.message} for f in fields]
+    headers = {"WWW-Authenticate": 'Bearer realm="openmes"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_name(location: Sequence[int | str]) -> str:
+    parts = [str(part) for part in location if part not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path, exc.fields)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields = []
+    malformed = False
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            malformed = True
+        fields.append(FieldProblem(_field_name(error.get("loc", ())), str(error.get("msg", "invalid"))))
+    if malformed:
+        return problem(
+            400,
+            "malformed-json",
+            "Malformed JSON",
+            "The request body is not valid JSON. Check quotes, commas and brackets.",
+            request.url.path,
+        )
+    names = ", ".join(sorted({f.field for f in fields}))
+    return problem(
+        422,
+        "validation-error",
+        "Invalid input",
+        f"Some fields are missing or have the wrong type: {names}.",
+        request.url.path,
+        fields,
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 415: "Unsupported media type"}
+    detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"There is nothing at {request.url.path}. See /docs for the API's paths."
+    response = problem(
+        exc.status_code,
+        "http-" + str(exc.status_code),
+        titles.get(exc.status_code, "Request refused"),
+        detail,
+        request.url.path,
+    )
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _on_integrity_error(request: Request, exc: Exception) -> Response:
+    log.warning("integrity error on %s: %s", request.url.path, exc)
+    return problem(
+        409,
+        "conflict",
+        "Conflict with stored data",
+        "The change conflicts with data already stored (a duplicate id or a missing reference). Nothing was saved.",
+        request.url.path,
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(
+        500,
+        "internal-error",
+        "Internal error",
+        "The MES could not complete the request and saved nothing. Report the request id to your administrator.",
+        request.url.path,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_exception)
+    app.add_exception_handler(404, _on_http_exception)
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (echoed in X-Request-ID, logs and audit entries) and measures it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")[:64]
+        request_id = incoming or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or (
+                "portal" if not scope["path"].startswith("/api") else "unmatched"
+            )
+            metrics.HTTP_REQUESTS.labels(scope["method"], route_path, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(scope["method"], route_path).observe(time.perf_counter() - started)
+            request_id_var.reset(token)
+
+
+# --- authentication -----------------------------------------------------------------------------------
+
+UowProvider = Callable[..., UnitOfWork]
+
+
+def uow_provider(request: Request) -> UowProvider:
+    factory: UowProvider = request.app.state.container.uow
+    return factory
+
+
+def _credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AuthenticationFailed("Use the header 'Authorization: Bearer <token>'.")
+        return "token", value.strip()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return "session", cookie
+    return None
+
+
+def authenticate(request: Request) -> auth.Principal:
+    """Resolve the caller from a bearer token or the portal's session cookie."""
+    credentials = _credentials(request)
+    if credentials is None:
+        raise AuthenticationFailed(
+            "This endpoint needs authentication: send 'Authorization: Bearer <token>' "
+            "(create one with `openmes token create --user NAME`) or log in to the portal."
+        )
+    kind, secret = credentials
+    container = request.app.state.container
+    with container.uow() as uow:
+        try:
+            principal = (
+                auth.principal_for_token(uow, secret) if kind == "token" else auth.principal_for_session(uow, secret)
+            )
+        except AuthenticationFailed:
+            metrics.LOGIN_FAILURES.inc()
+            raise
+        uow.commit()
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[auth.Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: auth.Role) -> Callable[[auth.Principal], auth.Principal]:
+    """A dependency that lets through admins and the given roles, refusing others with 403."""
+    allowed = frozenset(roles)
+
+    def check(principal: CurrentPrincipal) -> auth.Principal:
+        if not principal.has_any(allowed):
+            names = ", ".join(sorted(role.value for role in allowed | {auth.Role.ADMIN}))
+            raise PermissionDenied(f"This needs one of the roles: {names}. Ask an administrator for access.")
+        return principal
+
+    return check
+
+
+def any_role() -> Callable[[auth.Principal], auth.Principal]:
+    return require_roles(*auth.Role)
+
+
+# --- pagination ------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list; pass `next_cursor` as `cursor` to get the next one (null at the end)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int
+    after: Any
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def page_request(
+    limit: Annotated[int, Query(ge=1, le=1000, description="Items per page")] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,
+) -> PageRequest:
+    after = None
+    if cursor:
+        try:
+            after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        except (ValueError, binascii.Error):
+            raise InvalidInput(
+                "The cursor is not one this API gave out. Start again without a cursor.",
+                fields=[FieldProblem("cursor", "not a valid cursor")],
+            ) from None
+    return PageRequest(limit, after)
+
+
+Pagination = Annotated[PageRequest, Depends(page_request)]
+
+
+def keyset_page(stmt: Any, key: Any, page: PageRequest, session: Any) -> tuple[list[Any], str | None]:
+    """Run `stmt` ordered by the unique `key` column from the cursor on; returns rows and the next cursor."""
+    if page.after is not None:
+        stmt = stmt.where(key > page.after)
+    rows = list(session.scalars(stmt.order_by(key).limit(page.limit + 1)))
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    next_cursor = encode_cursor(getattr(rows[-1], key.key)) if more and rows else None
+    return rows, next_cursor
+
+
+# --- Idempotency-Key -------------------------------------------------------------------------------------
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+_WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class IdempotencyMiddleware:
+    """Replays the stored answer when a write comes again with the same Idempotency-Key.
+
+    Keys are scoped to the caller's credentials; the same key with a different body is refused (422),
+    and a key whose first request is still running answers 409.
+    """
+
+    def __init__(self, app: ASGIApp, container_getter: Callable[[], Any]) -> None:
+        self.app = app
+        self._container = container_getter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or [])
+        key = headers.get(b"idempotency-key", b"").decode("latin-1").strip()
+        if scope["type"] != "http" or scope["method"] not in _WRITE_METHODS or not key:
+            await self.app(scope, receive, send)
+            return
+        if len(key) > 200:
+            await problem(
+                400,
+                "bad-idempotency-key",
+                "Bad Idempotency-Key",
+                "Keep Idempotency-Key under 200 characters.",
+            )(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        credentials = headers.get(b"authorization", b"") + b"|" + headers.get(b"cookie", b"")
+        scope_hash = hashlib.sha256(credentials).hexdigest()
+        request_hash = hashlib.sha256(scope["method"].encode() + scope["path"].encode() + b"\n" + body).hexdigest()
+        container = self._container()
+        claimed, stored = await anyio.to_thread.run_sync(self._claim, container, scope_hash, key, request_hash)
+        if not claimed:
+            await self._replay(stored, request_hash, scope, receive, send)
+            return
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+
+        async def replay_body() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, replay_body, capture)
+        finally:
+            await anyio.to_thread.run_sync(self._finish, container, scope_hash, key, captured)
+
+    @staticmethod
+    def _claim(container: Any, scope_hash: str, key: str, request_hash: str) -> tuple[bool, IdempotencyRecord | None]:
+        now = container.clock.now()
+        with container.session_factory() as session, session.begin():
+            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_TTL))
+            existing = session.scalar(
+                select(IdempotencyRecord).where(IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key)
+            )
+            if existing is not None:
+                session.expunge(existing)
+                return False, existing
+            session.add(IdempotencyRecord(scope=scope_hash, key=key, request_hash=request_hash, created_at=now))
+        return True, None
+
+    @staticmethod
+    def _finish(container: Any, scope_hash: str, key: str, captured: dict[str, Any]) -> None:
+        with container.session_factory() as session, session.begin():
+            record = session.scalar(
+                select(IdempotencyRecord).where(IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key)
+            )
+            if record is None:
+                return
+            if captured["status"] >= 500:
+                # A failed attempt changed nothing; let the client try again with the same key.
+                session.delete(record)
+                return
+            content_type = dict(captured["headers"]).get(b"content-type", b"application/json").decode("latin-1")
+            record.status_code = captured["status"]
+            record.content_type = content_type
+            record.body = captured["body"]
+
+    @staticmethod
+    async def _replay(
+        stored: IdempotencyRecord | None, request_hash: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        assert stored is not None
+        if stored.request_hash != request_hash:
+            response: Response = problem(
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
+                scope["path"],
+            )
+        elif stored.status_code is None:
+            response = problem(
+                409,
+                "idempotency-key-in-use",
+                "Request still running",
+                "A request with this Idempotency-Key is still being processed. Retry in a moment.",
+                scope["path"],
+            )
+        else:
+            response = Response(
+                stored.body or b"",
+                status_code=stored.status_code,
+                media_type=stored.content_type,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        await response(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)

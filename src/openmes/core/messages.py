@@ -1,0 +1,70 @@
+"""Events: small frozen dataclasses in the past tense, serialised to JSON for the outbox and the UNS."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import TypeAdapter
+
+_EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Something that happened in the plant or the MES. Carries ids, quantities and UTC times only."""
+
+    occurred_at: datetime
+    event_id: UUID = field(default_factory=uuid4)
+
+    uns_scope: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__name__ in _EVENT_TYPES and _EVENT_TYPES[cls.__name__] is not cls:
+            raise TypeError(f"event name {cls.__name__} is already taken; event names are public")
+        _EVENT_TYPES[cls.__name__] = cls
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def uns_path(self) -> tuple[str, ...]:
+        """Hierarchy segments below the enterprise where this event is published (empty = enterprise)."""
+        return self.uns_scope
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(cls.__name__)
+    if adapter is None:
+        adapter = _ADAPTERS[cls.__name__] = TypeAdapter(cls)
+    return adapter
+
+
+def event_to_json(event: Event) -> str:
+    """The wire form: the event's fields plus its name and a `timestamp`, as ARCHITECTURE.md asks."""
+    body = _adapter(type(event)).dump_python(event, mode="json")
+    body["event"] = event.name
+    body["timestamp"] = body["occurred_at"]
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def event_from_json(name: str, payload: str) -> Event:
+    cls = _EVENT_TYPES.get(name)
+    if cls is None:
+        raise LookupError(f"unknown event type {name!r}")
+    body = json.loads(payload)
+    body.pop("event", None)
+    body.pop("timestamp", None)
+    event: Event = _adapter(cls).validate_python(body)
+    return event
+
+
+def event_topic(enterprise: str, event: Event) -> str:
+    return "/".join((enterprise, *event.uns_path(), "mes", "events", event.name))

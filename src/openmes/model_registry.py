@@ -1,0 +1,7 @@
+"""Imports every area's models so that Alembic sees the whole schema; the one place that lists them."""
+
+from __future__ import annotations
+
+
+def load_all_models() -> None:
+    import openmes.core.models  # noqa: F401
