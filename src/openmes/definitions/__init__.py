@@ -1,0 +1,1 @@
+"""MS2 product definition: bills of materials, routings (work masters), versions, effectivity and approval."""

@@ -1,0 +1,1 @@
+"""Documents: versioned work instructions and attachments."""

@@ -1,0 +1,1 @@
+"""Integration: B2MML import and export, webhooks, the UNS publisher."""

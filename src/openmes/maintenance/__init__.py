@@ -1,0 +1,1 @@
+"""Maintenance: work requests, preventive plans, MTBF/MTTR, maintenance windows for scheduling."""

@@ -1,0 +1,1 @@
+"""Quality: inspection plans, measurements, SPC, nonconformance, lot holds."""
