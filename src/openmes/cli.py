@@ -151,7 +151,7 @@ def demo(
         seed_demo(container)
         container.stop()
     banner += [
-        f"  {name:<12} password {password:<18} roles {', '.join(roles)}" for name, _, roles, password in DEMO_USERS
+        f"  {name:<12} password {password:<20} roles {', '.join(roles)}" for name, _, roles, password in DEMO_USERS
     ]
     _run_server(cfg, banner)
 
