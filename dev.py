@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Quick start without anything but Python 3.11+: `python3 dev.py demo` and `python3 dev.py test`.
 
+`python3 dev.py bench [name ...]` runs the benchmarks and writes BENCHMARKS.md.
+
 Creates (or refreshes, when pyproject.toml changed) the virtual environment in .venv, installs OpenMES
 with its test tools into it, then runs the demo or the test suite. Extra arguments are passed on.
 """
@@ -39,11 +41,12 @@ def main() -> int:
     commands = {
         "demo": [str(BIN / "openmes"), "demo"],
         "test": [str(BIN / "python"), "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile"],
+        "bench": [str(BIN / "python"), "-m", "benchmarks.run"],
         "install": [],
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__.strip())
-        print("\nusage: python3 dev.py demo|test|install [arguments...]")
+        print("\nusage: python3 dev.py demo|test|bench|install [arguments...]")
         return 2
     ensure_environment()
     command = commands[sys.argv[1]]

@@ -1,0 +1,98 @@
+"""What every benchmark gets: fresh databases on each backend, a container, and a result record."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from openmes.bootstrap import Container, build_container, upgrade_database
+from openmes.core.settings import Settings
+
+PG_DSN = os.environ.get("OPENMES_BENCH_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured figure, next to its target and the anchor it is compared with."""
+
+    benchmark: str
+    backend: str
+    measure: str
+    value: float
+    unit: str
+    target: str
+    anchor: str = ""
+    ratio: str = ""
+
+    @property
+    def row(self) -> str:
+        return (
+            f"| {self.benchmark} | {self.backend} | {self.measure} | {self.value:,.2f} {self.unit} "
+            f"| {self.target} | {self.anchor} | {self.ratio} |"
+        )
+
+
+def postgres_available() -> bool:
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@contextmanager
+def fresh_container(backend: str) -> Iterator[Container]:
+    """A migrated, empty database on `backend` ("sqlite" or "postgresql"), dropped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="openmes-bench-") as tmp:
+        if backend == "sqlite":
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            name = None
+        else:
+            name = f"openmes_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(PG_DSN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            params = dict(part.split("=", 1) for part in PG_DSN.split())
+            url = f"postgresql+psycopg://{params['user']}@{params['host']}:{params['port']}/{name}"
+        settings = Settings(database_url=url, data_dir=Path(tmp) / "data", secret_key="bench")
+        upgrade_database(settings)
+        container = build_container(settings)
+        try:
+            yield container
+        finally:
+            container.stop()
+            if name is not None:
+                with psycopg.connect(PG_DSN, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def backends() -> list[str]:
+    return ["sqlite", "postgresql"] if postgres_available() else ["sqlite"]
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}"
+    )
