@@ -9,20 +9,23 @@ from typing import Annotated
 import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from openmes import __version__
 from openmes.bootstrap import Container
 from openmes.core import api as core_api
 from openmes.core.auth import Principal, Role
+from openmes.core.errors import AuthenticationFailed
 from openmes.core.http import (
     IdempotencyMiddleware,
     RequestContextMiddleware,
+    authenticate,
     install_error_handlers,
     require_roles,
 )
 from openmes.core.problem_types import problem_types_router
+from openmes.resources import api as resources_api
 
 DESCRIPTION = """OpenMES REST API (ISA-95 level 3).
 
@@ -61,13 +64,21 @@ def create_app(container: Container, *, portal: bool = False, run_background: bo
     app.include_router(core_api.public)
     app.include_router(core_api.router)
     app.include_router(problem_types_router)
+    app.include_router(resources_api.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(_: AnyUser) -> JSONResponse:
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False)
-    def docs(request: Request, _: AnyUser) -> HTMLResponse:
+    def docs(request: Request) -> Response:
+        try:
+            authenticate(request)
+        except AuthenticationFailed:
+            if not portal:
+                raise
+            # A person opening the docs in a browser is sent to log in, then back here.
+            return RedirectResponse("/login?next=/docs", status_code=303)
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="OpenMES API",
