@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
@@ -38,6 +38,7 @@ class Event:
 
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+_TIMESTAMP = TypeAdapter(datetime)
 
 
 def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
@@ -49,9 +50,11 @@ def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
 
 def event_to_json(event: Event) -> str:
     """The wire form: the event's fields plus its name and a `timestamp`, as ARCHITECTURE.md asks."""
+    if event.occurred_at.tzinfo is None:
+        raise ValueError(f"{event.name}.occurred_at is naive; events carry timezone-aware UTC times")
     body = _adapter(type(event)).dump_python(event, mode="json")
     body["event"] = event.name
-    body["timestamp"] = body["occurred_at"]
+    body["timestamp"] = _TIMESTAMP.dump_python(event.occurred_at.astimezone(UTC), mode="json")
     return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 

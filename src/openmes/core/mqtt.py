@@ -1,4 +1,11 @@
-"""The MES's connection to the MQTT broker (paho-mqtt 2), with reconnect and acknowledged publishing."""
+"""The MES's connection to the MQTT broker (paho-mqtt 2), with reconnect and acknowledged publishing.
+
+paho keeps every unacknowledged QoS 1 message in memory and sends it again after a reconnect; the
+outbox relay keeps the row pending until the PUBACK arrives. Together that is at-least-once: a
+message may arrive twice (a lost PUBACK), never zero times. A message paho already holds is not
+handed to it again when the relay retries; the relay waits for the same message instead, so an
+outage does not multiply copies.
+"""
 
 from __future__ import annotations
 
@@ -18,27 +25,47 @@ from openmes.core import metrics
 
 log = logging.getLogger(__name__)
 
+MAX_TRACKED_MESSAGES = 1000
+
 
 class MqttConnection:
-    """One client per process; publishes at QoS 1 and waits for the broker's PUBACK."""
+    """One client per process; publishes at QoS 1 and waits for the broker's PUBACK.
 
-    def __init__(self, url: str, client_id: str | None = None, publish_timeout: float = 5.0) -> None:
+    The session is persistent only with a configured client id: a generated id changes with every
+    start, so a persistent session under it would only pile up forgotten sessions on the broker.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str | None = None,
+        publish_timeout: float = 5.0,
+        reconnect_min_seconds: int = 1,
+        reconnect_max_seconds: int = 30,
+        keepalive_seconds: int = 30,
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "localhost"
         tls = parts.scheme in {"mqtts", "ssl"}
         self.port = parts.port or (8883 if tls else 1883)
         self._publish_timeout = publish_timeout
+        self._keepalive = keepalive_seconds
         self._connected = threading.Event()
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._unacknowledged: dict[tuple[str, bytes], mqtt.MQTTMessageInfo] = {}
+        persistent = client_id is not None
         client_id = client_id or f"openmes-{socket.gethostname()}-{os.getpid()}"
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent)
         if parts.username:
             self.client.username_pw_set(unquote(parts.username), unquote(parts.password or "") or None)
         if tls:
             self.client.tls_set_context(ssl.create_default_context())
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.reconnect_delay_set(min_delay=reconnect_min_seconds, max_delay=reconnect_max_seconds)
         self.client.max_queued_messages_set(10000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
         if reason.is_failure:
@@ -51,16 +78,25 @@ class MqttConnection:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
         self._connected.clear()
         metrics.MQTT_CONNECTED.set(0)
-        log.warning("MQTT broker %s:%s disconnected (%s); reconnecting", self.host, self.port, reason)
+        if not self._stopping:
+            log.warning("MQTT broker %s:%s disconnected (%s); reconnecting", self.host, self.port, reason)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        log.warning("cannot reach MQTT broker %s:%s; retrying with backoff", self.host, self.port)
 
     def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=30)
+        """Connect in the background; paho retries with exponential backoff until the broker answers."""
+        self._stopping = False
+        self.client.connect_async(self.host, self.port, keepalive=self._keepalive)
         self.client.loop_start()
 
     def stop(self) -> None:
+        """Disconnect first, so that paho's network thread ends even with messages still unacknowledged."""
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
         self._connected.clear()
+        metrics.MQTT_CONNECTED.set(0)
 
     def is_connected(self) -> bool:
         return self._connected.is_set()
@@ -69,13 +105,25 @@ class MqttConnection:
         return self._connected.wait(timeout)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
-        if not self._connected.is_set():
-            return False
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            return False
+        """Publish at QoS 1; True once the broker acknowledged. Raises ValueError for an unpublishable topic."""
+        key = (topic, payload)
+        with self._lock:
+            info = self._unacknowledged.pop(key, None)
+        if info is None:
+            if not self._connected.is_set():
+                return False
+            info = self.client.publish(topic, payload, qos=1, retain=retain)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                # Queue full, or the connection dropped a moment ago (paho then keeps an untrackable copy).
+                return False
         try:
-            info.wait_for_publish(self._publish_timeout)
-        except (ValueError, RuntimeError):
+            info.wait_for_publish(self._publish_timeout if self._connected.is_set() else 0)
+        except RuntimeError:
             return False
-        return info.is_published()
+        if info.is_published():
+            return True
+        with self._lock:
+            if len(self._unacknowledged) >= MAX_TRACKED_MESSAGES:
+                self._unacknowledged.pop(next(iter(self._unacknowledged)))
+            self._unacknowledged[key] = info
+        return False
