@@ -91,6 +91,9 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         max_attempts=settings.handler_max_attempts,
         poll_seconds=settings.outbox_poll_seconds,
     )
+    if mqtt is not None:
+        # Rows that waited for the broker go out as soon as it is back, not at the next poll.
+        mqtt.add_connect_listener(relay.wake)
     return Container(settings, engine, session_factory, clock, bus, relay, mqtt, uow_factory)
 
 

@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -54,6 +55,7 @@ class MqttConnection:
         self._stopping = False
         self._lock = threading.Lock()
         self._unacknowledged: dict[tuple[str, bytes], mqtt.MQTTMessageInfo] = {}
+        self._connect_listeners: list[Callable[[], None]] = []
         persistent = client_id is not None
         client_id = client_id or f"openmes-{socket.gethostname()}-{os.getpid()}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent)
@@ -74,6 +76,12 @@ class MqttConnection:
         log.info("connected to MQTT broker %s:%s", self.host, self.port)
         self._connected.set()
         metrics.MQTT_CONNECTED.set(1)
+        for listener in list(self._connect_listeners):
+            listener()
+
+    def add_connect_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on paho's thread) after every successful (re)connect, e.g. to resubscribe."""
+        self._connect_listeners.append(listener)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
         self._connected.clear()
