@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from openmes.core import auth, outbox
+from openmes.core import auth, metrics, outbox
 from openmes.core.audit import verify_chain
-from openmes.core.errors import NotFound, PermissionDenied
-from openmes.core.http import SESSION_COOKIE, Page, Pagination, keyset_page, require_roles
+from openmes.core.errors import AccountLocked, AuthenticationFailed, NotFound, PermissionDenied
+from openmes.core.http import SESSION_COOKIE, Page, Pagination, RowId, keyset_page, require_roles
 from openmes.core.models import ApiToken, AuditEntry, DeadLetter
 from openmes.core.schemas import (
     AuditChainRead,
@@ -65,7 +65,11 @@ def prometheus_metrics(request: Request, _: MetricsReader) -> Response:
 @router.post("/auth/login", response_model=UserRead, tags=["auth"], summary="Log in and get a session cookie")
 def login(body: LoginRequest, request: Request, response: Response) -> UserRead:
     container = request.app.state.container
-    principal, secret = auth.log_in(container.uow, body.username, body.password, container.login_policy)
+    try:
+        principal, secret = auth.log_in(container.uow, body.username, body.password, container.login_policy)
+    except (AuthenticationFailed, AccountLocked):
+        metrics.LOGIN_FAILURES.inc()
+        raise
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -174,7 +178,7 @@ def create_token(body: TokenCreate, request: Request, principal: Anyone) -> Toke
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenRead, tags=["tokens"])
-def revoke_token(token_id: int, request: Request, principal: Anyone, body: ReasonBody | None = None) -> TokenRead:
+def revoke_token(token_id: RowId, request: Request, principal: Anyone, body: ReasonBody | None = None) -> TokenRead:
     with request.app.state.container.uow(principal.actor) as uow:
         token = uow.session.get(ApiToken, token_id)
         if token is None or (token.user_id != principal.user_id and Role.ADMIN not in principal.roles):
@@ -195,8 +199,10 @@ def list_audit_entries(
     entity_id: str | None = None,
     username: str | None = None,
     action: str | None = None,
-    from_: Annotated[datetime | None, Query(alias="from", description="UTC, inclusive")] = None,
-    to: Annotated[datetime | None, Query(description="UTC, exclusive")] = None,
+    from_: Annotated[
+        AwareDatetime | None, Query(alias="from", description="Inclusive; ISO 8601 with offset, e.g. 2026-03-02T06:00Z")
+    ] = None,
+    to: Annotated[AwareDatetime | None, Query(description="Exclusive; ISO 8601 with offset")] = None,
 ) -> Page[AuditEntryRead]:
     stmt = select(AuditEntry)
     for column, value in (
@@ -217,7 +223,7 @@ def list_audit_entries(
 
 
 @router.get("/audit-entries/{entry_id}", response_model=AuditEntryRead, tags=["audit trail"])
-def get_audit_entry(entry_id: int, request: Request, _: AuditReader) -> AuditEntryRead:
+def get_audit_entry(entry_id: RowId, request: Request, _: AuditReader) -> AuditEntryRead:
     with request.app.state.container.uow() as uow:
         entry = uow.session.get(AuditEntry, entry_id)
         if entry is None:
@@ -254,7 +260,7 @@ def list_dead_letters(request: Request, _: Admin, page: Pagination, open_only: b
 
 
 @router.post("/dead-letters/{letter_id}/retry", response_model=DeadLetterRead, tags=["operations"])
-def retry_dead_letter(letter_id: int, request: Request, admin: Admin) -> DeadLetterRead:
+def retry_dead_letter(letter_id: RowId, request: Request, admin: Admin) -> DeadLetterRead:
     container = request.app.state.container
     with container.uow(admin.actor) as uow:
         result = DeadLetterRead.model_validate(outbox.retry_dead_letter(uow, letter_id))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from openmes.core.models import AuditChainHead, AuditEntry
@@ -67,7 +67,7 @@ def entry_hash(
     canonical = json.dumps(
         {
             "id": entry_id,
-            "recorded_at": recorded_at.isoformat(timespec="microseconds"),
+            "recorded_at": recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
             "user_id": user_id,
             "username": username,
             "printed_name": printed_name,
@@ -86,7 +86,8 @@ def entry_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _hash_of(entry: AuditEntry) -> str:
+def hash_entry(entry: AuditEntry) -> str:
+    """The hash `entry` must carry for its current content."""
     return entry_hash(
         entry_id=entry.id,
         recorded_at=entry.recorded_at,
@@ -103,36 +104,46 @@ def _hash_of(entry: AuditEntry) -> str:
     )
 
 
-def append_audit_records(session: Session, records: Sequence[AuditRecord], now: datetime) -> None:
-    """Chain and insert records inside the caller's transaction, serialised against other writers."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
-    head = session.get(AuditChainHead, 1)
-    if head is None:
-        head = AuditChainHead(id=1, last_entry_id=0, last_hash=GENESIS_HASH)
-        session.add(head)
+def chain_entries(records: Sequence[AuditRecord], now: datetime, last_id: int, last_hash: str) -> list[AuditEntry]:
+    """Number and hash `records` as the entries that follow entry `last_id` whose hash is `last_hash`."""
+    entries = []
     for record in records:
-        changes = {
-            field: {"old": json_ready(old), "new": json_ready(new)} for field, (old, new) in record.changes.items()
-        }
         entry = AuditEntry(
-            id=head.last_entry_id + 1,
-            recorded_at=now,
+            id=last_id + 1,
+            recorded_at=now.astimezone(UTC),
             user_id=record.user_id,
             username=record.username,
             printed_name=record.printed_name,
             action=record.action,
             entity_type=record.entity_type,
             entity_id=record.entity_id,
-            changes=changes,
+            changes={
+                field: {"old": json_ready(old), "new": json_ready(new)} for field, (old, new) in record.changes.items()
+            },
             reason=record.reason,
             request_id=record.request_id,
-            prev_hash=head.last_hash,
+            prev_hash=last_hash,
         )
-        entry.entry_hash = _hash_of(entry)
-        session.add(entry)
-        head.last_entry_id = entry.id
-        head.last_hash = entry.entry_hash
+        entry.entry_hash = hash_entry(entry)
+        entries.append(entry)
+        last_id, last_hash = entry.id, entry.entry_hash
+    return entries
+
+
+def append_audit_records(session: Session, records: Sequence[AuditRecord], now: datetime) -> None:
+    """Chain and insert records inside the caller's transaction, serialised against other writers."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
+    # populate_existing: a head cached by an earlier commit of the same session may be stale by now.
+    head = session.get(AuditChainHead, 1, populate_existing=True)
+    if head is None:
+        head = AuditChainHead(id=1, last_entry_id=0, last_hash=GENESIS_HASH)
+        session.add(head)
+    entries = chain_entries(records, now, head.last_entry_id, head.last_hash)
+    session.add_all(entries)
+    if entries:
+        head.last_entry_id = entries[-1].id
+        head.last_hash = entries[-1].entry_hash
     session.flush()
 
 
@@ -143,44 +154,84 @@ class ChainReport:
     checked: int
     broken_entry_id: int | None
     problem: str | None
+    last_hash: str = GENESIS_HASH
 
     @property
     def intact(self) -> bool:
         return self.problem is None
 
 
-def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
-    last = 0
-    while True:
-        rows = session.scalars(
-            select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id).limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].id
-        session.expunge_all()
+def check_chain(entries: Iterable[AuditEntry], head_id: int, head_hash: str) -> ChainReport:
+    """Recompute every hash and link of `entries` (in id order) against the recorded head of the chain.
 
-
-def verify_chain(session: Session) -> ChainReport:
-    """Recompute every hash and link; name the first entry that was edited, removed or inserted."""
+    The report names the first entry that was edited, removed or inserted: a gap names the missing
+    entry, an edit names the edited one, and rows past the recorded head are named as inserted.
+    """
     expected_prev = GENESIS_HASH
     expected_id = 1
     checked = 0
-    for entry in _entries(session):
+    for entry in entries:
+        if entry.id < expected_id or entry.id > head_id:
+            return ChainReport(checked, entry.id, f"entry {entry.id} was not recorded by OpenMES (inserted)")
         if entry.id != expected_id:
             return ChainReport(checked, expected_id, f"entry {expected_id} is missing (deleted)")
-        if entry.prev_hash != expected_prev:
-            return ChainReport(checked, entry.id, f"entry {entry.id} does not link to entry {entry.id - 1}")
-        if _hash_of(entry) != entry.entry_hash:
+        if entry.prev_hash != expected_prev and entry.id > 1 and hash_entry(entry) == entry.entry_hash:
+            # This entry is as recorded and names its predecessor's original hash: the predecessor
+            # was rewritten, hash and all.
+            previous = entry.id - 1
+            return ChainReport(
+                checked - 1, previous, f"entry {previous} was altered after it was recorded (hash recomputed)"
+            )
+        if entry.prev_hash != expected_prev or hash_entry(entry) != entry.entry_hash:
             return ChainReport(checked, entry.id, f"entry {entry.id} was altered after it was recorded")
         expected_prev = entry.entry_hash
         expected_id += 1
         checked += 1
-    head = session.get(AuditChainHead, 1)
-    last_id, last_hash = (head.last_entry_id, head.last_hash) if head else (0, GENESIS_HASH)
-    if last_id != checked or last_hash != expected_prev:
+    if checked < head_id:
         return ChainReport(
-            checked, checked + 1, f"the trail ends at entry {checked} but {last_id} were recorded (deleted)"
+            checked, checked + 1, f"the trail ends at entry {checked} but {head_id} were recorded (deleted)"
         )
-    return ChainReport(checked, None, None)
+    if head_hash != expected_prev:
+        return ChainReport(checked, checked, f"entry {checked} is not the last entry that was recorded (replaced)")
+    return ChainReport(checked, None, None, expected_prev)
+
+
+def _head(session: Session) -> tuple[int, str]:
+    head = session.get(AuditChainHead, 1, populate_existing=True)
+    return (head.last_entry_id, head.last_hash) if head else (0, GENESIS_HASH)
+
+
+def _entries(session: Session, up_to: int, batch: int) -> Iterator[AuditEntry]:
+    """Entries with ids up to `up_to` in id order, each batch read in a transaction of its own."""
+    last: int | None = None
+    while True:
+        query = select(AuditEntry).where(AuditEntry.id <= up_to).order_by(AuditEntry.id).limit(batch)
+        rows = session.scalars(query if last is None else query.where(AuditEntry.id > last)).all()
+        session.expunge_all()
+        session.rollback()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+
+
+def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
+    """Verify the whole trail and name the first entry that was edited, removed or inserted.
+
+    Give it a session of its own: it reads in short transactions and ends each one, so that verifying a
+    long trail does not hold up writers (on SQLite a transaction holds the one write lock). Entries up to
+    the head read first are verified; those appended meanwhile are left for the next run. Rows beyond
+    the newest recorded entry were not written by OpenMES.
+    """
+    head_id, head_hash = _head(session)
+    session.rollback()
+    report = check_chain(_entries(session, head_id, batch), head_id, head_hash)
+    if not report.intact:
+        return report
+    # One statement, so that the head and the rows are read at the same moment even while others append.
+    newest_id = select(func.coalesce(func.max(AuditChainHead.last_entry_id), 0)).scalar_subquery()
+    intruder = session.scalar(select(func.min(AuditEntry.id)).where(AuditEntry.id > newest_id))
+    session.rollback()
+    if intruder is not None:
+        return ChainReport(report.checked, intruder, f"entry {intruder} was not recorded by OpenMES (inserted)")
+    return report

@@ -218,6 +218,7 @@ def verify_credentials(uow: UnitOfWork, username: str, password: str, policy: Lo
         uow.audit("login_failed", "user", user.username, reason="account disabled")
         raise refusal
     if user.locked_until is not None and user.locked_until > now:
+        uow.audit("login_failed", "user", user.username, reason="account locked")
         raise AccountLocked(
             f"The account {user.username!r} is locked until {user.locked_until:%Y-%m-%d %H:%M} UTC after "
             "repeated wrong passwords. Wait, or ask an administrator to unlock it."
@@ -256,6 +257,11 @@ def create_api_token(
     user = get_user(uow, username)
     if not user.active:
         raise Conflict(f"User {user.username!r} is disabled; enable the user before issuing a token.")
+    if expires_at is not None and expires_at <= uow.clock.now():
+        raise InvalidInput(
+            "The token would be expired already: give an expiry in the future.",
+            fields=[FieldProblem("expires_at", "must be in the future")],
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
@@ -284,7 +290,7 @@ def list_api_tokens(uow: UnitOfWork, user_id: int | None = None) -> list[tuple[A
     query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
     if user_id is not None:
         query = query.where(ApiToken.user_id == user_id)
-    return [(token, username) for token, username in uow.session.execute(query).tuples()]
+    return [(token, username) for token, username in uow.session.execute(query)]
 
 
 def principal_for_token(uow: UnitOfWork, secret: str) -> Principal:
@@ -332,7 +338,7 @@ def open_session(uow: UnitOfWork, principal: Principal, lifetime: timedelta) -> 
             expires_at=now + lifetime,
         )
     )
-    uow.audit("login", "user", principal.username)
+    uow.audit("login", "user", principal.username, actor=principal.actor)
     return secret
 
 

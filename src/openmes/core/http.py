@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,12 +16,14 @@ from datetime import timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 import anyio
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, delete, select
+from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openmes.core import auth, metrics
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 SESSION_COOKIE = "openmes_session"
 PROBLEM_BASE = "/problems/"
+# A client's X-Request-ID is kept only when it is short, visible ASCII: it lands in logs and the audit trail.
+_REQUEST_ID = re.compile(r"[!-~]{1,64}")
 
 
 def problem(
@@ -61,8 +66,14 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
 def _field_name(location: Sequence[int | str]) -> str:
-    parts = [str(part) for part in location if part not in ("body",)]
+    """The field as the client named it: `limit`, `roles.0`, not FastAPI's `query.limit` or `body.roles.0`."""
+    parts = [str(part) for part in location]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -99,11 +110,15 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    """Routing refusals (unknown path, wrong method) raised by Starlette itself, and HTTPExceptions."""
+    assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 415: "Unsupported media type"}
+    headers = dict(exc.headers or {})
     detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"There is nothing at {request.url.path}. See /docs for the API's paths."
+    elif exc.status_code == 405 and detail == "Method Not Allowed":
+        detail = f"{request.method} is not allowed on {request.url.path}; use {headers.get('Allow', 'another method')}."
     response = problem(
         exc.status_code,
         "http-" + str(exc.status_code),
@@ -111,7 +126,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         detail,
         request.url.path,
     )
-    for name, value in (exc.headers or {}).items():
+    for name, value in headers.items():
         response.headers[name] = value
     return response
 
@@ -127,28 +142,44 @@ async def _on_integrity_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+async def _on_data_error(request: Request, exc: Exception) -> Response:
+    """The database refused a value (too long, out of range, a NUL character): the client's input, not a crash."""
+    log.warning("data error on %s: %s", request.url.path, exc)
+    return problem(
+        422,
+        "validation-error",
+        "Invalid input",
+        "A value cannot be stored or searched for as sent: it is too long, out of range or holds a NUL "
+        "character. Nothing was saved.",
+        request.url.path,
+    )
+
+
+def _internal_error(path: str) -> Response:
     return problem(
         500,
         "internal-error",
         "Internal error",
         "The MES could not complete the request and saved nothing. Report the request id to your administrator.",
-        request.url.path,
+        path,
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Map every refusal to a problem document; unexpected errors are answered by RequestContextMiddleware."""
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(HTTPException, _on_http_exception)
-    app.add_exception_handler(404, _on_http_exception)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(DataError, _on_data_error)
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (echoed in X-Request-ID, logs and audit entries) and measures it."""
+    """Gives each request an id (echoed in X-Request-ID, logs and audit entries) and measures it.
+
+    It also answers unexpected errors itself, while the request id is still known, so that the 500
+    problem document and its X-Request-ID header name the id that the log line carries.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -157,22 +188,29 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")[:64]
-        request_id = incoming or uuid.uuid4().hex
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if response_started:
+                raise
+            await _internal_error(scope["path"])(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             route_path = getattr(route, "path", None) or (
@@ -271,28 +309,47 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput(
+        "The cursor is not one this API gave out. Start again without a cursor.",
+        fields=[FieldProblem("cursor", "not a valid cursor")],
+    )
+
+
 def page_request(
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page")] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor from the previous page")] = None,
 ) -> PageRequest:
     after = None
     if cursor:
         try:
             after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         except (ValueError, binascii.Error):
-            raise InvalidInput(
-                "The cursor is not one this API gave out. Start again without a cursor.",
-                fields=[FieldProblem("cursor", "not a valid cursor")],
-            ) from None
+            raise _bad_cursor() from None
     return PageRequest(limit, after)
 
 
 Pagination = Annotated[PageRequest, Depends(page_request)]
 
+# Ids in paths are stored as 32-bit integers on PostgreSQL; larger ones can name nothing and would crash the query.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The number the list endpoint shows as `id`")]
+
+
+def _cursor_fits(key: Any, value: Any) -> bool:
+    """A decoded cursor must be a value the key column could hold, or the database refuses the query."""
+    python_type = key.type.python_type
+    if python_type is int:
+        bound = 2**63 if isinstance(key.type, BigInteger) else 2**31
+        return isinstance(value, int) and not isinstance(value, bool) and -bound <= value < bound
+    return isinstance(value, python_type)
+
 
 def keyset_page(stmt: Any, key: Any, page: PageRequest, session: Any) -> tuple[list[Any], str | None]:
     """Run `stmt` ordered by the unique `key` column from the cursor on; returns rows and the next cursor."""
     if page.after is not None:
+        if not _cursor_fits(key, page.after):
+            raise _bad_cursor()
         stmt = stmt.where(key > page.after)
     rows = list(session.scalars(stmt.order_by(key).limit(page.limit + 1)))
     more = len(rows) > page.limit
@@ -307,11 +364,22 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def _credential(headers: dict[bytes, bytes]) -> bytes | None:
+    """The credential a request carries (bearer header or portal session cookie), which scopes its keys."""
+    authorization = headers.get(b"authorization", b"").strip()
+    if authorization:
+        return authorization
+    session = cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(SESSION_COOKIE)
+    return b"session " + session.encode("latin-1") if session else None
+
+
 class IdempotencyMiddleware:
     """Replays the stored answer when a write comes again with the same Idempotency-Key.
 
-    Keys are scoped to the caller's credentials; the same key with a different body is refused (422),
-    and a key whose first request is still running answers 409.
+    Keys are scoped to the caller's credential (its hash, never the secret, is stored), so two callers
+    never see each other's answers; a request without a credential is not replayed (it can only be
+    refused, or be a login). The same key with a different request is refused (422), and a key whose
+    first request is still running answers 409.
     """
 
     def __init__(self, app: ASGIApp, container_getter: Callable[[], Any]) -> None:
@@ -321,7 +389,8 @@ class IdempotencyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
         key = headers.get(b"idempotency-key", b"").decode("latin-1").strip()
-        if scope["type"] != "http" or scope["method"] not in _WRITE_METHODS or not key:
+        credential = _credential(headers)
+        if scope["type"] != "http" or scope["method"] not in _WRITE_METHODS or not key or credential is None:
             await self.app(scope, receive, send)
             return
         if len(key) > 200:
@@ -333,17 +402,23 @@ class IdempotencyMiddleware:
             )(scope, receive, send)
             return
         body = await _read_body(receive)
-        credentials = headers.get(b"authorization", b"") + b"|" + headers.get(b"cookie", b"")
-        scope_hash = hashlib.sha256(credentials).hexdigest()
-        request_hash = hashlib.sha256(scope["method"].encode() + scope["path"].encode() + b"\n" + body).hexdigest()
+        scope_hash = hashlib.sha256(credential).hexdigest()
+        request_hash = hashlib.sha256(
+            b"\n".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+        ).hexdigest()
         container = self._container()
         claimed, stored = await anyio.to_thread.run_sync(self._claim, container, scope_hash, key, request_hash)
         if not claimed:
             await self._replay(stored, request_hash, scope, receive, send)
             return
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+        body_sent = False
 
         async def replay_body() -> Message:
+            nonlocal body_sent
+            if body_sent:
+                return await receive()
+            body_sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
@@ -361,16 +436,21 @@ class IdempotencyMiddleware:
 
     @staticmethod
     def _claim(container: Any, scope_hash: str, key: str, request_hash: str) -> tuple[bool, IdempotencyRecord | None]:
+        """Record the key before the request runs; (False, record) when it was seen, (False, None) on a race."""
         now = container.clock.now()
-        with container.session_factory() as session, session.begin():
-            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_TTL))
-            existing = session.scalar(
-                select(IdempotencyRecord).where(IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key)
-            )
-            if existing is not None:
-                session.expunge(existing)
-                return False, existing
-            session.add(IdempotencyRecord(scope=scope_hash, key=key, request_hash=request_hash, created_at=now))
+        try:
+            with container.session_factory() as session, session.begin():
+                session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_TTL))
+                existing = session.scalar(
+                    select(IdempotencyRecord).where(IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key)
+                )
+                if existing is not None:
+                    session.expunge(existing)
+                    return False, existing
+                session.add(IdempotencyRecord(scope=scope_hash, key=key, request_hash=request_hash, created_at=now))
+        except IntegrityError:
+            # Another request with the same key claimed it between our read and our insert.
+            return False, None
         return True, None
 
     @staticmethod
@@ -394,8 +474,7 @@ class IdempotencyMiddleware:
     async def _replay(
         stored: IdempotencyRecord | None, request_hash: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        assert stored is not None
-        if stored.request_hash != request_hash:
+        if stored is not None and stored.request_hash != request_hash:
             response: Response = problem(
                 422,
                 "idempotency-key-reused",
@@ -403,7 +482,7 @@ class IdempotencyMiddleware:
                 "This Idempotency-Key was already used for a different request. Use a new key for a new request.",
                 scope["path"],
             )
-        elif stored.status_code is None:
+        elif stored is None or stored.status_code is None:
             response = problem(
                 409,
                 "idempotency-key-in-use",

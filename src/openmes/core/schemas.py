@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class LoginRequest(BaseModel):
@@ -38,7 +38,7 @@ class ReasonBody(BaseModel):
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["erp-connector"])
     username: str | None = Field(default=None, description="Whose token; admins only, default yourself")
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = Field(default=None, description="With an offset, e.g. 2027-01-01T00:00Z")
 
 
 class TokenRead(BaseModel):

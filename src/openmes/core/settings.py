@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import tomllib
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -15,9 +17,14 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.exc import ArgumentError
+
+from openmes.core.db import normalise_url
 
 CONFIG_FILE_ENV = "OPENMES_CONFIG"
 DEFAULT_CONFIG_FILE = "openmes.toml"
+# The drivers OpenMES ships and tests; `postgres://` and `postgresql://` become postgresql+psycopg.
+SUPPORTED_DATABASE_DRIVERS = {"sqlite", "sqlite+pysqlite", "postgresql+psycopg"}
 
 
 class SettingsError(Exception):
@@ -27,7 +34,7 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Everything a plant engineer may configure; see README "Configuration"."""
 
-    model_config = SettingsConfigDict(env_prefix="OPENMES_", extra="forbid", toml_file=DEFAULT_CONFIG_FILE)
+    model_config = SettingsConfigDict(env_prefix="OPENMES_", extra="forbid")
 
     data_dir: Path = Field(default=Path("openmes-data"), description="Where the SQLite file and keys live")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
@@ -56,10 +63,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        import os
-
-        toml_file = os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE)
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        """Arguments win over OPENMES_* variables, which win over the config file."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
 
     @field_validator("site_timezone")
     @classmethod
@@ -73,11 +78,14 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str | None) -> str | None:
-        if value is None:
+        if not value:
             return None
-        scheme = value.split(":", 1)[0].split("+", 1)[0]
-        if scheme not in {"sqlite", "postgresql", "postgres"}:
-            raise ValueError("must start with sqlite:/// or postgresql://")
+        try:
+            driver = normalise_url(value).drivername
+        except (ArgumentError, ValueError):
+            driver = None
+        if driver not in SUPPORTED_DATABASE_DRIVERS:
+            raise ValueError("must look like sqlite:///path/openmes.db or postgresql://user:password@host/db")
         return value
 
     @field_validator("mqtt_url")
@@ -86,8 +94,19 @@ class Settings(BaseSettings):
         if not value:
             return None
         parts = urlsplit(value)
-        if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname:
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            port_ok = False
+        if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname or not port_ok:
             raise ValueError("must look like mqtt://host:1883 or mqtts://user:password@host:8883")
+        return value
+
+    @field_validator("enterprise")
+    @classmethod
+    def _topic_segment(cls, value: str) -> str:
+        if not value or any(char in value for char in "/+#\0"):
+            raise ValueError("must be one MQTT topic segment: not empty, without '/', '+' or '#'")
         return value
 
     @property
@@ -111,14 +130,28 @@ class Settings(BaseSettings):
         return key
 
 
+def config_file() -> Path:
+    """The config file: OPENMES_CONFIG if set, else openmes.toml in the working directory."""
+    return Path(os.environ.get(CONFIG_FILE_ENV) or DEFAULT_CONFIG_FILE)
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning a validation failure into one line that names the setting."""
+    """Read settings, turning any mistake (a value, an unknown key, a broken file) into one line naming it."""
+    path = config_file()
+    if os.environ.get(CONFIG_FILE_ENV) and not path.is_file():
+        raise SettingsError(f"{CONFIG_FILE_ENV} names {path}, which is not a file")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path} is not valid TOML: {_one_line(str(exc))}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "settings"
-        message = first["msg"].removeprefix("Value error, ")
+        message = _one_line(first["msg"].removeprefix("Value error, "))
         if first["type"] == "extra_forbidden":
-            raise SettingsError(f"unknown setting {field!r} (check the spelling)") from None
-        raise SettingsError(f"setting OPENMES_{field.upper()} is wrong: {message}") from None
+            raise SettingsError(f"unknown setting {field!r} in {path} (check the spelling)") from None
+        raise SettingsError(f"setting OPENMES_{field.upper()} ({field} in {path}) is wrong: {message}") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC
 from enum import StrEnum
 from typing import Any
 
@@ -56,28 +57,17 @@ def sign(
     confirmed = verify_credentials(uow, signer.username, password, policy)
     if confirmed.user_id != signer.user_id:
         raise PermissionDenied("A signature can only be made by its owner.")
-    signed_at = uow.clock.now()
-    content_hash = record_hash(content)
-    manifest = {
-        "user_id": signer.user_id,
-        "printed_name": signer.printed_name,
-        "meaning": parsed_meaning.value,
-        "signed_at": signed_at.isoformat(timespec="microseconds"),
-        "record_type": record_type,
-        "record_id": record_id,
-        "record_hash": content_hash,
-    }
     signature = Signature(
         user_id=signer.user_id,
         username=signer.username,
         printed_name=signer.printed_name,
         meaning=parsed_meaning.value,
-        signed_at=signed_at,
+        signed_at=uow.clock.now(),
         record_type=record_type,
         record_id=record_id,
-        record_hash=content_hash,
-        signature_hash=hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest(),
+        record_hash=record_hash(content),
     )
+    signature.signature_hash = manifest_hash(signature)
     uow.session.add(signature)
     uow.session.flush()
     uow.audit(
@@ -87,12 +77,34 @@ def sign(
         {
             "signature": (
                 None,
-                {"id": signature.id, "meaning": signature.meaning, "record_hash": content_hash},
+                {
+                    "id": signature.id,
+                    "printed_name": signature.printed_name,
+                    "meaning": signature.meaning,
+                    "signed_at": signature.signed_at,
+                    "record_hash": signature.record_hash,
+                    "signature_hash": signature.signature_hash,
+                },
             )
         },
         actor=signer.actor,
     )
     return signature
+
+
+def manifest_hash(signature: Signature) -> str:
+    """SHA-256 over who signed, what it means, when, and which record with which content (11.50, 11.70)."""
+    manifest = {
+        "user_id": signature.user_id,
+        "username": signature.username,
+        "printed_name": signature.printed_name,
+        "meaning": signature.meaning,
+        "signed_at": signature.signed_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "record_type": signature.record_type,
+        "record_id": signature.record_id,
+        "record_hash": signature.record_hash,
+    }
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def signatures_for(uow: UnitOfWork, record_type: str, record_id: str) -> list[Signature]:
@@ -106,5 +118,9 @@ def signatures_for(uow: UnitOfWork, record_type: str, record_id: str) -> list[Si
 
 
 def signature_matches(signature: Signature, content: dict[str, Any]) -> bool:
-    """True while the record still has the content that was signed (11.70: no silent edits)."""
-    return signature.record_hash == record_hash(content)
+    """True while the record still has the content that was signed and the signature is as it was made.
+
+    A changed record (11.70: no silent edits) fails, and so does a signature whose signer, meaning, time
+    or record was edited to move it onto another record.
+    """
+    return signature.record_hash == record_hash(content) and signature.signature_hash == manifest_hash(signature)
