@@ -19,10 +19,12 @@ from openmes import __version__
 from openmes.bootstrap import Container, build_container, ensure_admin, schema_is_current, upgrade_database
 from openmes.core import auth
 from openmes.core.audit import verify_chain
-from openmes.core.errors import DomainError
+from openmes.core.db import normalise_url
+from openmes.core.errors import DomainError, InvalidInput
 from openmes.core.logs import configure_logging
 from openmes.core.settings import Settings, SettingsError, load_settings
 from openmes.core.uow import Actor, UnitOfWork
+from openmes.resources.imports import SUFFIXES, ImportKind, import_text
 
 T = TypeVar("T")
 
@@ -43,8 +45,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+import_app = typer.Typer(
+    help="Bulk import of master data from CSV or JSON (by file extension): every row goes in, or none.",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
 
-out = Console()
+# No wrapping: scripts read paths and URLs from these lines, whatever the terminal's width.
+out = Console(soft_wrap=True)
 DEMO_MARKER = ".openmes-demo"
 
 
@@ -84,15 +92,37 @@ def main_options(
     """OpenMES command line."""
 
 
+def shown_url(cfg: Settings) -> str:
+    """The database URL as messages show it: with the password masked."""
+    return normalise_url(cfg.resolved_database_url).render_as_string(hide_password=True)
+
+
+def first_line(exc: BaseException) -> str:
+    """A driver's error in one line, for a message that must fit one line."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else exc.__class__.__name__
+
+
+def _upgrade(cfg: Settings) -> None:
+    try:
+        upgrade_database(cfg)
+    except Exception as exc:
+        fail(f"cannot upgrade the database at {shown_url(cfg)}: {first_line(exc)}")
+
+
 def _container(cfg: Settings, migrate: bool) -> Container:
     if migrate:
-        upgrade_database(cfg)
+        _upgrade(cfg)
     container = build_container(cfg)
+    try:
+        with container.engine.connect():
+            pass
+    except Exception as exc:
+        container.stop()
+        fail(f"cannot reach the database at {shown_url(cfg)}: {first_line(exc)}")
     if not migrate and not schema_is_current(container):
         container.stop()
-        fail(
-            f"the database at {cfg.resolved_database_url} is not initialised or is outdated. Run `openmes db upgrade` first."
-        )
+        fail(f"the database at {shown_url(cfg)} is not initialised or is outdated. Run `openmes db upgrade` first.")
     return container
 
 
@@ -146,7 +176,7 @@ def demo(
     cfg = settings(**overrides)
     banner = [f"Demo data in {data_dir}/ ({'fresh' if fresh else 'kept'}). Demo users:"]
     if fresh:
-        upgrade_database(cfg)
+        _upgrade(cfg)
         container = build_container(cfg)
         seed_demo(container)
         container.stop()
@@ -160,11 +190,8 @@ def demo(
 def db_upgrade() -> None:
     """Create or update the database schema to this version of OpenMES (safe to run again)."""
     cfg = settings()
-    try:
-        upgrade_database(cfg)
-    except Exception as exc:
-        fail(f"cannot upgrade the database at {cfg.resolved_database_url}: {exc}")
-    out.print(f"Database at {cfg.resolved_database_url} is up to date.", markup=False, highlight=False)
+    _upgrade(cfg)
+    out.print(f"Database at {shown_url(cfg)} is up to date.", markup=False, highlight=False)
 
 
 def _with_uow(action: Callable[[UnitOfWork], T]) -> T:
@@ -289,9 +316,54 @@ def audit_verify() -> None:
     """Check the audit trail's hash chain; exits 1 and names the first broken entry if it was tampered with."""
     report = _with_uow(lambda uow: verify_chain(uow.session))
     if report.intact:
-        out.print(f"Audit trail intact: {report.checked} entries verified.", markup=False)
+        out.print(
+            f"Audit trail intact: {report.checked} entries verified; the last entry's hash is {report.last_hash}.",
+            markup=False,
+            highlight=False,
+        )
         return
     fail(f"AUDIT TRAIL BROKEN at entry {report.broken_entry_id}: {report.problem}")
+
+
+def _import_file(kind: ImportKind, file: Path) -> None:
+    """Import one file in one transaction, with a progress bar; on refusal print every bad row."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    fmt = SUFFIXES.get(file.suffix.lower())
+    if fmt is None:
+        fail(f"{file} is neither .csv nor .json; name the file by its format.")
+    text = file.read_text(encoding="utf-8-sig")
+    container = _container(settings(), migrate=False)
+    columns = (TextColumn(f"importing {kind}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=out, transient=True) as bar, container.uow(cli_actor()) as uow:
+            task = bar.add_task(kind.value, total=None)
+            report = import_text(
+                uow, kind, text, fmt, lambda done, total: bar.update(task, completed=done, total=total)
+            )
+            uow.commit()
+    except InvalidInput as exc:
+        for problem in exc.fields:
+            typer.echo(f"{file}: {problem.field}: {problem.message}", err=True)
+        fail(exc.detail)
+    except DomainError as exc:
+        fail(exc.detail)
+    finally:
+        container.stop()
+    out.print(f"Imported {report.created} {kind} record(s) from {file}.", markup=False, highlight=False)
+
+
+def _add_import_command(kind: ImportKind) -> None:
+    def command(
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv (header row) or .json file.")],
+    ) -> None:
+        _import_file(kind, file)
+
+    import_app.command(kind.value, help=f"Import {kind} from a CSV or JSON file (docs/resources.md).")(command)
+
+
+for _kind in ImportKind:
+    _add_import_command(_kind)
 
 
 def main() -> None:

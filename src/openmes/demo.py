@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from openmes.bootstrap import Container
 from openmes.core import auth
+from openmes.resources.demo import seed_resources
 
 # (username, printed name, roles, password); printed on start, so they are not secrets.
 DEMO_USERS: list[tuple[str, str, list[str], str]] = [
@@ -23,3 +24,4 @@ def seed_demo(container: Container) -> None:
         for username, printed_name, roles, password in DEMO_USERS:
             auth.create_user(uow, username, printed_name, roles, password)
         uow.commit()
+    seed_resources(container)

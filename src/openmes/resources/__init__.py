@@ -1,1 +1,2 @@
-"""MS1 resources: equipment hierarchy, equipment classes, personnel and qualifications, materials, lots and sublots, storage locations, units of measure."""
+"""MS1 resources: equipment hierarchy and classes, personnel and qualifications, materials, lots and sublots,
+storage locations, units of measure."""
