@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from openmes.core.db import Base
 from openmes.core.models import AuditChainHead, AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -48,86 +49,70 @@ def json_ready(value: Any) -> Any:
     return str(value)
 
 
-def entry_hash(
-    *,
-    entry_id: int,
-    recorded_at: datetime,
-    user_id: int | None,
-    username: str,
-    printed_name: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    changes: dict[str, Any],
-    reason: str | None,
-    request_id: str | None,
-    prev_hash: str,
-) -> str:
+_HASHED_FIELDS = (
+    "id",
+    "recorded_at",
+    "user_id",
+    "username",
+    "printed_name",
+    "action",
+    "entity_type",
+    "entity_id",
+    "changes",
+    "reason",
+    "request_id",
+    "prev_hash",
+)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _row_hash(row: Mapping[str, Any], recorded_at_text: str) -> str:
     """SHA-256 over a canonical JSON of every field, so that editing any of them breaks the chain."""
-    canonical = json.dumps(
-        {
-            "id": entry_id,
-            "recorded_at": recorded_at.astimezone(UTC).isoformat(timespec="microseconds"),
-            "user_id": user_id,
-            "username": username,
-            "printed_name": printed_name,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "changes": changes,
-            "reason": reason,
-            "request_id": request_id,
-            "prev_hash": prev_hash,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    canonical = {field: row[field] for field in _HASHED_FIELDS}
+    canonical["recorded_at"] = recorded_at_text
+    text_form = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text_form.encode()).hexdigest()
 
 
 def hash_entry(entry: AuditEntry) -> str:
     """The hash `entry` must carry for its current content."""
-    return entry_hash(
-        entry_id=entry.id,
-        recorded_at=entry.recorded_at,
-        user_id=entry.user_id,
-        username=entry.username,
-        printed_name=entry.printed_name,
-        action=entry.action,
-        entity_type=entry.entity_type,
-        entity_id=entry.entity_id,
-        changes=entry.changes,
-        reason=entry.reason,
-        request_id=entry.request_id,
-        prev_hash=entry.prev_hash,
-    )
+    return _row_hash({field: getattr(entry, field) for field in _HASHED_FIELDS}, _utc_text(entry.recorded_at))
+
+
+def chain_rows(records: Sequence[AuditRecord], now: datetime, last_id: int, last_hash: str) -> list[dict[str, Any]]:
+    """Number and hash `records` as the rows that follow entry `last_id` whose hash is `last_hash`."""
+    recorded_at = now.astimezone(UTC)
+    recorded_at_text = _utc_text(recorded_at)
+    rows = []
+    for record in records:
+        last_id += 1
+        row: dict[str, Any] = {
+            "id": last_id,
+            "recorded_at": recorded_at,
+            "user_id": record.user_id,
+            "username": record.username,
+            "printed_name": record.printed_name,
+            "action": record.action,
+            "entity_type": record.entity_type,
+            "entity_id": record.entity_id,
+            "changes": {
+                field: {"old": json_ready(old), "new": json_ready(new)} for field, (old, new) in record.changes.items()
+            },
+            "reason": record.reason,
+            "request_id": record.request_id,
+            "prev_hash": last_hash,
+        }
+        last_hash = row["entry_hash"] = _row_hash(row, recorded_at_text)
+        rows.append(row)
+    return rows
 
 
 def chain_entries(records: Sequence[AuditRecord], now: datetime, last_id: int, last_hash: str) -> list[AuditEntry]:
-    """Number and hash `records` as the entries that follow entry `last_id` whose hash is `last_hash`."""
-    entries = []
-    for record in records:
-        entry = AuditEntry(
-            id=last_id + 1,
-            recorded_at=now.astimezone(UTC),
-            user_id=record.user_id,
-            username=record.username,
-            printed_name=record.printed_name,
-            action=record.action,
-            entity_type=record.entity_type,
-            entity_id=record.entity_id,
-            changes={
-                field: {"old": json_ready(old), "new": json_ready(new)} for field, (old, new) in record.changes.items()
-            },
-            reason=record.reason,
-            request_id=record.request_id,
-            prev_hash=last_hash,
-        )
-        entry.entry_hash = hash_entry(entry)
-        entries.append(entry)
-        last_id, last_hash = entry.id, entry.entry_hash
-    return entries
+    """The same as `chain_rows`, as entry objects."""
+    return [AuditEntry(**row) for row in chain_rows(records, now, last_id, last_hash)]
 
 
 def append_audit_records(session: Session, records: Sequence[AuditRecord], now: datetime) -> None:
@@ -139,11 +124,12 @@ def append_audit_records(session: Session, records: Sequence[AuditRecord], now: 
     if head is None:
         head = AuditChainHead(id=1, last_entry_id=0, last_hash=GENESIS_HASH)
         session.add(head)
-    entries = chain_entries(records, now, head.last_entry_id, head.last_hash)
-    session.add_all(entries)
-    if entries:
-        head.last_entry_id = entries[-1].id
-        head.last_hash = entries[-1].entry_hash
+    rows = chain_rows(records, now, head.last_entry_id, head.last_hash)
+    if rows:
+        # Set-based: one executemany, so a bulk import of 100,000 lots does not build 100,000 objects.
+        session.execute(insert(Base.metadata.tables[AuditEntry.__tablename__]), rows)
+        head.last_entry_id = rows[-1]["id"]
+        head.last_hash = rows[-1]["entry_hash"]
     session.flush()
 
 

@@ -14,45 +14,18 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from openmes.core.db import Base, UTCDateTime
+from openmes.core.db import Base, ExactDecimal, UTCDateTime
 from openmes.resources.hierarchy import STORAGE_LEVELS, EquipmentLevel
 from openmes.resources.lots import LotStatus, quantity_problem
 
 ID_LENGTH = 64
-
-
-class ExactDecimal(TypeDecorator[Decimal]):
-    """A quantity kept exactly: NUMERIC on PostgreSQL, text on SQLite (whose NUMERIC would round to a float)."""
-
-    impl = Numeric
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(50))
-        return dialect.type_descriptor(Numeric())
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, Decimal):
-            raise TypeError(f"quantities are Decimal, got {type(value).__name__}")
-        return str(value) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return value if isinstance(value, Decimal) else Decimal(value)
 
 
 # --- units of measure ------------------------------------------------------------------------------------
