@@ -69,26 +69,43 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _row_hash(row: Mapping[str, Any], recorded_at_text: str) -> str:
-    """SHA-256 over a canonical JSON of every field, so that editing any of them breaks the chain."""
-    canonical = {field: row[field] for field in _HASHED_FIELDS}
+def canonical_json(value: Any) -> str:
+    """The one text form of a value that hashes are computed over (sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _row_hash(row: Mapping[str, Any], recorded_at_text: str, changes_text: str) -> str:
+    """SHA-256 over a canonical JSON of every field, so that editing any of them breaks the chain.
+
+    The changes are spliced in as their already-serialised canonical text (a key cannot occur
+    unescaped inside a JSON string), so each entry is serialised once, not twice.
+    """
+    canonical = {field: row[field] for field in _HASHED_FIELDS if field != "changes"}
     canonical["recorded_at"] = recorded_at_text
-    text_form = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical["changes"] = None
+    text_form = canonical_json(canonical).replace('"changes":null', '"changes":' + changes_text, 1)
     return hashlib.sha256(text_form.encode()).hexdigest()
 
 
 def hash_entry(entry: AuditEntry) -> str:
     """The hash `entry` must carry for its current content."""
-    return _row_hash({field: getattr(entry, field) for field in _HASHED_FIELDS}, _utc_text(entry.recorded_at))
+    row = {field: getattr(entry, field) for field in _HASHED_FIELDS}
+    return _row_hash(row, _utc_text(entry.recorded_at), canonical_json(entry.changes))
 
 
 def chain_rows(records: Sequence[AuditRecord], now: datetime, last_id: int, last_hash: str) -> list[dict[str, Any]]:
-    """Number and hash `records` as the rows that follow entry `last_id` whose hash is `last_hash`."""
+    """Number and hash `records` as the rows that follow entry `last_id` whose hash is `last_hash`.
+
+    `changes` comes out as its canonical JSON text, the form it is stored in.
+    """
     recorded_at = now.astimezone(UTC)
     recorded_at_text = _utc_text(recorded_at)
     rows = []
     for record in records:
         last_id += 1
+        changes_text = canonical_json(
+            {field: {"old": json_ready(old), "new": json_ready(new)} for field, (old, new) in record.changes.items()}
+        )
         row: dict[str, Any] = {
             "id": last_id,
             "recorded_at": recorded_at,
@@ -98,21 +115,22 @@ def chain_rows(records: Sequence[AuditRecord], now: datetime, last_id: int, last
             "action": record.action,
             "entity_type": record.entity_type,
             "entity_id": record.entity_id,
-            "changes": {
-                field: {"old": json_ready(old), "new": json_ready(new)} for field, (old, new) in record.changes.items()
-            },
+            "changes": changes_text,
             "reason": record.reason,
             "request_id": record.request_id,
             "prev_hash": last_hash,
         }
-        last_hash = row["entry_hash"] = _row_hash(row, recorded_at_text)
+        last_hash = row["entry_hash"] = _row_hash(row, recorded_at_text, changes_text)
         rows.append(row)
     return rows
 
 
 def chain_entries(records: Sequence[AuditRecord], now: datetime, last_id: int, last_hash: str) -> list[AuditEntry]:
     """The same as `chain_rows`, as entry objects."""
-    return [AuditEntry(**row) for row in chain_rows(records, now, last_id, last_hash)]
+    return [
+        AuditEntry(**{**row, "changes": json.loads(row["changes"])})
+        for row in chain_rows(records, now, last_id, last_hash)
+    ]
 
 
 def append_audit_records(session: Session, records: Sequence[AuditRecord], now: datetime) -> None:

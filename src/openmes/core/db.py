@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, Numeric, String, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Numeric, String, Text, create_engine, event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -69,6 +70,24 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         return value if isinstance(value, Decimal) else Decimal(value)
+
+
+class CanonicalJSON(TypeDecorator[dict[str, Any]]):
+    """JSON kept as text exactly as written, so a hash computed over that text can be recomputed.
+
+    Accepts a dict (serialised here) or text that the caller already serialised canonically.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | str | None, dialect: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> dict[str, Any] | None:
+        return None if value is None else dict(json.loads(value))
 
 
 def normalise_url(url: str) -> URL:

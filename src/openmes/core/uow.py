@@ -11,6 +11,7 @@ from typing import Any, Self
 from sqlalchemy.orm import Session, sessionmaker
 
 from openmes.core.audit import AuditRecord, append_audit_records
+from openmes.core.bulk import collector_paused
 from openmes.core.clock import Clock
 from openmes.core.messages import Event, event_to_json, event_topic
 from openmes.core.models import OutboxMessage
@@ -107,7 +108,8 @@ class UnitOfWork:
                 )
             )
         if self._audit:
-            append_audit_records(self.session, self._audit, now)
+            with collector_paused():
+                append_audit_records(self.session, self._audit, now)
         self.session.commit()
         had_events = bool(self._events)
         self._events = []

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import insert, select
 
+from openmes.core.bulk import collector_paused
 from openmes.core.db import Base
 from openmes.core.errors import DomainError, FieldProblem, InvalidInput
 from openmes.core.uow import UnitOfWork
@@ -243,6 +244,13 @@ def import_text(
     uow: UnitOfWork, kind: ImportKind, text: str, fmt: Format, progress: Progress | None = None
 ) -> ImportReport:
     """Import a whole file of one kind in the caller's transaction; InvalidInput lists every bad row."""
+    with collector_paused():
+        return _import_parsed(uow, kind, text, fmt, progress)
+
+
+def _import_parsed(
+    uow: UnitOfWork, kind: ImportKind, text: str, fmt: Format, progress: Progress | None
+) -> ImportReport:
     parsed = parse(text, fmt, kind)
     report = progress or (lambda done, total: None)
     if kind is ImportKind.MATERIAL_LOTS:

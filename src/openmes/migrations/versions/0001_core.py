@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=40), nullable=False),
         sa.Column("entity_type", sa.String(length=80), nullable=False),
         sa.Column("entity_id", sa.String(length=200), nullable=False),
-        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("changes", sa.Text(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("request_id", sa.String(length=64), nullable=True),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
