@@ -25,6 +25,8 @@ from openmes.core.http import (
     require_roles,
 )
 from openmes.core.problem_types import problem_types_router
+from openmes.definitions import api as definitions_api
+from openmes.integration import api as integration_api
 from openmes.resources import api as resources_api
 
 DESCRIPTION = """OpenMES REST API (ISA-95 level 3).
@@ -65,6 +67,8 @@ def create_app(container: Container, *, portal: bool = False, run_background: bo
     app.include_router(core_api.router)
     app.include_router(problem_types_router)
     app.include_router(resources_api.router)
+    app.include_router(definitions_api.router)
+    app.include_router(integration_api.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(_: AnyUser) -> JSONResponse:

@@ -50,6 +50,8 @@ import_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(import_app, name="import")
+export_app = typer.Typer(help="Export master data (B2MML V0701).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 # No wrapping: scripts read paths and URLs from these lines, whatever the terminal's width.
 out = Console(soft_wrap=True)
@@ -364,6 +366,29 @@ def _add_import_command(kind: ImportKind) -> None:
 
 for _kind in ImportKind:
     _add_import_command(_kind)
+
+
+@export_app.command("b2mml")
+def export_b2mml(
+    noun: Annotated[
+        str,
+        typer.Argument(
+            help="Equipment, EquipmentClass, Person, PersonnelClass, MaterialClass, "
+            "MaterialDefinition, MaterialLot, ProcessSegment or OperationsDefinition."
+        ),
+    ],
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of standard output.")] = None,
+) -> None:
+    """Export every object of a noun as a V0701 Sync document (docs/b2mml.md)."""
+    from openmes.integration.service import export_document
+
+    document = _with_uow(lambda uow: export_document(uow, noun, frozenset({auth.Role.ADMIN})))
+    if out is None:
+        sys.stdout.buffer.write(document)
+        return
+    out.write_bytes(document)
+    out_message = f"Wrote {noun} to {out} ({len(document)} bytes)."
+    typer.echo(out_message, err=True)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from openmes.bootstrap import Container
 from openmes.core import auth
+from openmes.definitions.demo import seed_definitions
 from openmes.resources.demo import seed_resources
 
 # (username, printed name, roles, password); printed on start, so they are not secrets.
@@ -25,3 +26,4 @@ def seed_demo(container: Container) -> None:
             auth.create_user(uow, username, printed_name, roles, password)
         uow.commit()
     seed_resources(container)
+    seed_definitions(container, "quality", "quality-demo-pw")
