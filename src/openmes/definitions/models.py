@@ -10,34 +10,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, Numeric, String, UniqueConstraint
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from openmes.core.db import Base, UTCDateTime
+from openmes.core.db import Base, ExactDecimal, UTCDateTime
 from openmes.definitions.lifecycle import VersionStatus
 
 ID_LENGTH = 64
 UNIT_LENGTH = 20
-
-
-class Quantity(TypeDecorator[Decimal]):
-    """An exact decimal: NUMERIC on PostgreSQL, its text on SQLite (whose NUMERIC would go through a float)."""
-
-    impl = Numeric
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        return dialect.type_descriptor(String(50) if dialect.name == "sqlite" else Numeric())
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None or dialect.name != "sqlite":
-            return value
-        return str(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value)
 
 
 class VersionColumns:
@@ -88,9 +68,9 @@ class BomVersion(VersionColumns, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bom_pk: Mapped[int] = mapped_column(ForeignKey("def_bom.id"))
-    base_quantity: Mapped[Decimal] = mapped_column(Quantity())
+    base_quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
     base_unit: Mapped[str] = mapped_column(String(UNIT_LENGTH))
-    product_quantity: Mapped[Decimal] = mapped_column(Quantity())
+    product_quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
     product_unit: Mapped[str] = mapped_column(String(UNIT_LENGTH))
 
     bom: Mapped[BillOfMaterials] = relationship(back_populates="versions")
@@ -110,11 +90,11 @@ class BomLine(Base):
     version_pk: Mapped[int] = mapped_column(ForeignKey("def_bom_version.id"))
     line_no: Mapped[int] = mapped_column(Integer)
     component_material_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
-    quantity: Mapped[Decimal] = mapped_column(Quantity())
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
     unit: Mapped[str] = mapped_column(String(UNIT_LENGTH))
-    base_quantity: Mapped[Decimal] = mapped_column(Quantity())
+    base_quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
     base_unit: Mapped[str] = mapped_column(String(UNIT_LENGTH))
-    scrap_factor: Mapped[Decimal] = mapped_column(Quantity())
+    scrap_factor: Mapped[Decimal] = mapped_column(ExactDecimal())
     phantom: Mapped[bool] = mapped_column(Boolean)
     effective_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     effective_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -137,9 +117,9 @@ class BomAlternate(Base):
     line_pk: Mapped[int] = mapped_column(ForeignKey("def_bom_line.id"), index=True)
     material_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
     priority: Mapped[int] = mapped_column(Integer)
-    quantity: Mapped[Decimal] = mapped_column(Quantity())
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
     unit: Mapped[str] = mapped_column(String(UNIT_LENGTH))
-    base_quantity: Mapped[Decimal] = mapped_column(Quantity())
+    base_quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
     base_unit: Mapped[str] = mapped_column(String(UNIT_LENGTH))
 
     line: Mapped[BomLine] = relationship(back_populates="alternates")
@@ -202,8 +182,8 @@ class OperationSegment(Base):
     work_center_class_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     equipment_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     alternative_work_units: Mapped[list[str]] = mapped_column(JSON)
-    setup_minutes: Mapped[Decimal] = mapped_column(Quantity())
-    minutes_per_unit: Mapped[Decimal] = mapped_column(Quantity())
+    setup_minutes: Mapped[Decimal] = mapped_column(ExactDecimal())
+    minutes_per_unit: Mapped[Decimal] = mapped_column(ExactDecimal())
     dependencies: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     qualification_ids: Mapped[list[str]] = mapped_column(JSON)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# Exact quantities: NUMERIC on PostgreSQL, text on SQLite (see definitions.models.Quantity).
+# Exact quantities: NUMERIC on PostgreSQL, text on SQLite (see core.db.ExactDecimal).
 QUANTITY = sa.Numeric().with_variant(sa.String(length=50), "sqlite")
 
 revision = "0003"
