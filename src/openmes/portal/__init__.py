@@ -13,16 +13,18 @@ from openmes.bootstrap import Container
 from openmes.portal import (
     audit_trail,
     dead_letters,
+    definitions_page,
     home,
     login,
     placeholders,
+    resources_page,
     runtime,
     sessions,
     users,
 )
 
 # The modules whose import registers the portal's pages.
-PAGES = (login, home, users, audit_trail, dead_letters)
+PAGES = (login, home, resources_page, definitions_page, users, audit_trail, dead_letters)
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 

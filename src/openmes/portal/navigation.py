@@ -20,22 +20,24 @@ class Destination:
 
 HOME = Destination("/", "Home", "home", "Recent activity in the plant and the state of the MES itself.")
 
+RESOURCES = Destination(
+    "/resources",
+    "Resources",
+    "precision_manufacturing",
+    "The equipment hierarchy (enterprise, site, area, work center, work unit), equipment classes and their "
+    "properties, personnel and qualifications, material classes and definitions, lots and sublots, storage "
+    "locations and units of measure.",
+)
+DEFINITIONS = Destination(
+    "/definitions",
+    "Product definitions",
+    "account_tree",
+    "Bills of materials and routings: operation segments, work center classes, setup and unit times, "
+    "parameters with limits, required qualifications and instructions, with versions, effectivity and approval.",
+)
 AREAS: tuple[Destination, ...] = (
-    Destination(
-        "/resources",
-        "Resources",
-        "precision_manufacturing",
-        "The equipment hierarchy (enterprise, site, area, work center, work unit), equipment classes and their "
-        "properties, personnel and qualifications, material classes and definitions, lots and sublots, storage "
-        "locations and units of measure.",
-    ),
-    Destination(
-        "/definitions",
-        "Product definitions",
-        "account_tree",
-        "Bills of materials and routings: operation segments, work center classes, setup and unit times, "
-        "parameters with limits, required qualifications and instructions, with versions, effectivity and approval.",
-    ),
+    RESOURCES,
+    DEFINITIONS,
     Destination(
         "/planning",
         "Planning",
