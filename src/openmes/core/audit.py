@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from openmes.core.db import Base
+from openmes.core.bulk import insert_many
+from openmes.core.db import Base, canonical_json
 from openmes.core.models import AuditChainHead, AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -69,11 +70,6 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def canonical_json(value: Any) -> str:
-    """The one text form of a value that hashes are computed over (sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 _SCALAR_FIELDS = tuple(field for field in _HASHED_FIELDS if field != "changes")
 _SCALAR_TIME = _SCALAR_FIELDS.index("recorded_at")
 
@@ -87,8 +83,7 @@ def _row_hash(row: Mapping[str, Any], recorded_at_text: str, changes_text: str) 
     """
     scalars = [row[field] for field in _SCALAR_FIELDS]
     scalars[_SCALAR_TIME] = recorded_at_text
-    text_form = json.dumps(scalars, separators=(",", ":"), ensure_ascii=False) + changes_text
-    return hashlib.sha256(text_form.encode()).hexdigest()
+    return hashlib.sha256((canonical_json(scalars) + changes_text).encode()).hexdigest()
 
 
 def hash_entry(entry: AuditEntry) -> str:
@@ -154,34 +149,12 @@ def append_audit_records(session: Session, records: Sequence[AuditRecord], now: 
         session.add(head)
     rows = chain_rows(records, now, head.last_entry_id, head.last_hash)
     if rows:
-        _insert_rows(session, rows)
+        # The rows share one timestamp: it goes through its column type once, for all of them.
+        table = Base.metadata.tables[AuditEntry.__tablename__]
+        insert_many(session.connection(), table, rows, {"recorded_at": rows[0]["recorded_at"]})
         head.last_entry_id = rows[-1]["id"]
         head.last_hash = rows[-1]["entry_hash"]
     session.flush()
-
-
-def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """One driver-level executemany: a bulk import of 100,000 lots writes 100,000 entries at once.
-
-    Every value is already in its stored form (text, integers, the canonical changes text) except the
-    shared timestamp, which goes through its column type once; so SQLAlchemy's per-row parameter
-    processing, a third of the insert's time, is skipped.
-    """
-    table = Base.metadata.tables[AuditEntry.__tablename__]
-    connection = session.connection()
-    columns = list(rows[0])
-    dialect = connection.dialect
-    bind_time = table.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)
-    stored_time = bind_time(rows[0]["recorded_at"]) if bind_time else rows[0]["recorded_at"]
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marker for _ in columns)})"  # noqa: S608
-    time_index = columns.index("recorded_at")
-    values = []
-    for row in rows:
-        row_values = list(row.values())
-        row_values[time_index] = stored_time
-        values.append(tuple(row_values))
-    connection.exec_driver_sql(statement, values)
 
 
 @dataclass(frozen=True)

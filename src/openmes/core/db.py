@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, Engine, MetaData, Numeric, String, Text, create_engine, event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
@@ -72,6 +73,19 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return value if isinstance(value, Decimal) else Decimal(value)
 
 
+def canonical_json(value: Any) -> str:
+    """The one text form of a value that hashes are computed over (sorted keys, no spaces, raw UTF-8).
+
+    orjson writes this form about ten times faster than the json module, which matters when a bulk
+    import audits 100,000 lots; integers beyond 64 bits, which orjson refuses, take the json module's
+    identical path.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 class CanonicalJSON(TypeDecorator[dict[str, Any]]):
     """JSON kept as text exactly as written, so a hash computed over that text can be recomputed.
 
@@ -84,7 +98,7 @@ class CanonicalJSON(TypeDecorator[dict[str, Any]]):
     def process_bind_param(self, value: dict[str, Any] | str | None, dialect: Any) -> str | None:
         if value is None or isinstance(value, str):
             return value
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return canonical_json(value)
 
     def process_result_value(self, value: str | None, dialect: Any) -> dict[str, Any] | None:
         return None if value is None else dict(json.loads(value))

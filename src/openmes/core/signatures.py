@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from openmes.core.audit import json_ready
 from openmes.core.auth import LoginPolicy, Principal, verify_credentials
+from openmes.core.db import canonical_json
 from openmes.core.errors import FieldProblem, InvalidInput, PermissionDenied
 from openmes.core.models import Signature
 from openmes.core.uow import UnitOfWork
@@ -27,7 +28,7 @@ class SignatureMeaning(StrEnum):
 
 def record_hash(content: dict[str, Any]) -> str:
     """The hash a signature is bound to: canonical JSON of the signed record's content."""
-    canonical = json.dumps(json_ready(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = canonical_json(json_ready(content))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

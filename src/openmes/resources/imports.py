@@ -19,9 +19,9 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from openmes.core.bulk import collector_paused
+from openmes.core.bulk import collector_paused, insert_many
 from openmes.core.db import Base
 from openmes.core.errors import DomainError, FieldProblem, InvalidInput
 from openmes.core.uow import UnitOfWork
@@ -55,8 +55,6 @@ PROPERTY_PREFIX = "property."
 _BATCH = 5000
 _EVENT_BATCH = 1000
 _IN_CHUNK = 1000
-# Rows per multi-row INSERT: short statements keep psycopg's query parsing cheap (measured best on both backends).
-_PAGE = {"insertmanyvalues_page_size": 100}
 _CONVERSION = re.compile(r"^\s*1\s+(\S+)\s*=\s*(\S+)\s+(\S+)\s*$")
 
 
@@ -490,45 +488,52 @@ def _insert_lots(uow: UnitOfWork, batch: Sequence[tuple[MaterialLotCreate, str]]
     now = uow.clock.now()
     by = uow.actor.username
     statuses = [body.status.value for body, _ in batch]
-    inserted = session.execute(
-        insert(lot_table).returning(lot_table.c.lot_id, lot_table.c.id).execution_options(**_PAGE),
+    connection = session.connection()
+    insert_many(
+        connection,
+        lot_table,
         [
             {
                 "lot_id": body.lot_id,
                 "material_definition_id": checks.materials[body.material_id].pk,
-                "parent_lot_id": None,
                 "status": status,
                 "quantity": body.quantity,
                 "unit": unit,
                 "storage_location_id": checks.locations[body.storage_location][0] if body.storage_location else None,
                 "expiry_date": body.expiry_date,
                 "supplier_lot": body.supplier_lot,
-                "created_at": now,
             }
             for (body, unit), status in zip(batch, statuses, strict=True)
         ],
+        {"parent_lot_id": None, "created_at": now},
     )
-    keys: dict[str, int] = dict(inserted.all())
-    session.execute(
-        insert(movement_table).execution_options(**_PAGE),
+    keys: dict[str, int] = {}
+    for chunk in _chunks([body.lot_id for body, _ in batch]):
+        query = select(lot_table.c.lot_id, lot_table.c.id).where(lot_table.c.lot_id.in_(chunk))
+        keys.update((lot_id, pk) for lot_id, pk in connection.execute(query))
+    insert_many(
+        connection,
+        movement_table,
         [
             {
                 "lot_id": keys[body.lot_id],
-                "kind": MovementKind.RECEIPT.value,
                 "quantity_change": body.quantity,
                 "quantity_after": body.quantity,
                 "unit": unit,
                 "status_before": status,
                 "status_after": status,
-                "from_location": None,
-                "to_location": None,
-                "related_lot_id": None,
-                "reason": None,
-                "recorded_at": now,
-                "recorded_by": by,
             }
             for (body, unit), status in zip(batch, statuses, strict=True)
         ],
+        {
+            "kind": MovementKind.RECEIPT.value,
+            "from_location": None,
+            "to_location": None,
+            "related_lot_id": None,
+            "reason": None,
+            "recorded_at": now,
+            "recorded_by": by,
+        },
     )
     for (body, unit), status in zip(batch, statuses, strict=True):
         service.audit_lot_created(
