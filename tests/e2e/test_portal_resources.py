@@ -169,6 +169,24 @@ def test_a_lot_hold_shows_in_its_history(server: Server, page: Page) -> None:
     screenshot(page, "lots")
 
 
+def test_a_released_lot_goes_back_into_quarantine(server: Server, page: Page) -> None:
+    log_in(page, server, *QUALITY)
+    open_lot(page, server, "LOT-C45-0001")
+    page.get_by_role("button", name="Quarantine…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Quarantine").click()
+    expect(page.get_by_text("Give the reason for the quarantine; it goes into the audit trail.")).to_be_visible()
+    dialog.get_by_label("Reason (mandatory, kept in the audit trail)").fill("supplier recall SZ-88213")
+    dialog.get_by_role("button", name="Quarantine").click()
+    expect(page.get_by_test_id("lot-status")).to_have_text("quarantined")
+    newest = page.get_by_test_id("movement").first
+    expect(newest).to_contain_text("Status change: released → quarantined")
+    expect(newest).to_contain_text("Reason: supplier recall SZ-88213")
+    expect(page.get_by_role("button", name="Quarantine…")).to_have_count(0)
+    expect(page.get_by_role("button", name="Release…")).to_be_visible()
+    assert api(server, "/material-lots/LOT-C45-0001")["status"] == "quarantined"
+
+
 def test_a_lot_is_adjusted_with_a_reason_and_split(server: Server, page: Page) -> None:
     log_in(page, server, *PLANNER)
     open_lot(page, server, "LOT-AL-0001")

@@ -1,7 +1,8 @@
 """Resources, Lots: browse material lots by material, status and place; a lot's movements and its commands.
 
 A lot's quantity only changes through movements, so its history here is the whole story: who, when,
-what kind, how much and why. Hold and release are quality's; adjusting and splitting the stock keepers'.
+what kind, how much and why. Hold, quarantine and release are quality's; adjusting and splitting the stock
+keepers'.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from openmes.resources import service
 from openmes.resources.schemas import (
     LotAdjustCommand,
     LotSplitCommand,
+    LotStatus,
     MaterialDefinitionRead,
     MaterialLotRead,
     MovementRead,
@@ -35,8 +37,6 @@ from openmes.resources.schemas import (
 QUALITY_GATE = frozenset({Role.PLANNER, Role.SUPERVISOR, Role.QUALITY})
 STOCK_KEEPERS = frozenset({Role.PLANNER, Role.SUPERVISOR})
 LOT_PAGE = 200
-# The lot statuses as the read schema declares them: the enum's own module is closed to the portal.
-LOT_STATUS: Any = MaterialLotRead.model_fields["status"].annotation
 STATUS_COLORS = {
     "released": "positive",
     "quarantined": "warning",
@@ -45,9 +45,6 @@ STATUS_COLORS = {
     "scrapped": "grey-9",
     "expired": "negative",
 }
-# Which buttons a lot shows; the service decides in the end and says why when it refuses.
-HOLDABLE = {"released", "quarantined"}
-RELEASABLE = {"on_hold", "quarantined", "expired"}
 CLOSED = {"consumed", "scrapped"}
 SPLIT_LABELS = {
     "new_lot_id": "New lot id",
@@ -57,6 +54,58 @@ SPLIT_LABELS = {
 }
 Change = Callable[[UnitOfWork], object]
 Build = Callable[[], tuple[Change, str]]  # the change a dialog's form asks for, and what to say once it is made
+
+
+@dataclass(frozen=True)
+class StatusCommand:
+    """A quality button that changes a lot's status: on which lots it shows, what it asks and what it calls.
+
+    The service decides in the end and says why when it refuses; `shown_for` only spares people a button
+    that could not work.
+    """
+
+    verb: str
+    icon: str
+    color: str
+    shown_for: frozenset[str]
+    note: str
+    reason_for: str | None  # the noun of a mandatory reason ("hold"); None: the reason is optional
+    change: Callable[[UnitOfWork, str, str], MaterialLotRead]
+    became: str
+
+
+STATUS_COMMANDS = (
+    StatusCommand(
+        "Hold",
+        "pause_circle",
+        "orange-9",
+        frozenset({"released", "quarantined"}),
+        "A held lot cannot be used until quality releases it.",
+        "hold",
+        service.hold_lot,
+        "is on hold",
+    ),
+    StatusCommand(
+        "Quarantine",
+        "report",
+        "warning",
+        frozenset({"released", "on_hold"}),
+        "A quarantined lot cannot be used until quality releases it, e.g. after a supplier recall or a retest.",
+        "quarantine",
+        service.quarantine_lot,
+        "is quarantined",
+    ),
+    StatusCommand(
+        "Release",
+        "check_circle",
+        "positive",
+        frozenset({"on_hold", "quarantined", "expired"}),
+        "A released lot may be used.",
+        None,
+        lambda uow, lot_id, reason: service.release_lot(uow, lot_id, reason or None),
+        "is released",
+    ),
+)
 KIND_ICONS = {
     "receipt": "login",
     "production": "precision_manufacturing",
@@ -98,7 +147,7 @@ def load_lots(container: Container, wanted: LotFilter, cursor: str | None) -> Pa
             uow,
             page_request(limit=LOT_PAGE, cursor=cursor),
             material_id=wanted.material_id,
-            status=LOT_STATUS(wanted.status) if wanted.status else None,
+            status=LotStatus(wanted.status) if wanted.status else None,
             storage_location=wanted.storage_location,
         )
 
@@ -173,7 +222,7 @@ class LotsPanel:
             self.status = self._filter("Status", "w-44")
             self.location = self._filter("Storage location", "w-52")
             ui.button("Clear", icon="filter_alt_off", on_click=self.clear).props("flat no-caps")
-        self.status.set_options({status.value: words(status.value) for status in LOT_STATUS})
+        self.status.set_options({status.value: words(status.value) for status in LotStatus})
         with ui.row().classes("w-full gap-4 items-start"):
             with ui.card().classes("grow basis-96 p-0 gap-0"):
                 self.count = ui.label().classes("px-4 pt-3 text-slate-600")
@@ -313,14 +362,11 @@ class LotsPanel:
         if not (may_gate or may_keep):
             return
         with ui.row().classes("gap-2 pt-2"):
-            if may_gate and status in HOLDABLE:
-                ui.button("Hold…", icon="pause_circle", on_click=partial(self.ask_status, view, True)).props(
-                    "outline no-caps color=orange-9"
-                )
-            if may_gate and status in RELEASABLE:
-                ui.button("Release…", icon="check_circle", on_click=partial(self.ask_status, view, False)).props(
-                    "outline no-caps color=positive"
-                )
+            for command in STATUS_COMMANDS:
+                if may_gate and status in command.shown_for:
+                    ui.button(
+                        f"{command.verb}…", icon=command.icon, on_click=partial(self.ask_status, view, command)
+                    ).props(f"outline no-caps color={command.color}")
             if may_keep:
                 ui.button("Adjust…", icon="tune", on_click=partial(self.ask_adjust, view)).props("outline no-caps")
                 ui.button("Split…", icon="call_split", on_click=partial(self.ask_split, view)).props("outline no-caps")
@@ -362,24 +408,23 @@ class LotsPanel:
             ui.button("Cancel", on_click=dialog.close).props("flat")
             ui.button(label, on_click=submit).props("unelevated")
 
-    def ask_status(self, view: LotView, hold: bool) -> None:
-        """Hold a lot (the reason is mandatory) or release it."""
+    def ask_status(self, view: LotView, command: StatusCommand) -> None:
+        """Hold, quarantine or release a lot, with a reason (mandatory for hold and quarantine)."""
         lot_id = view.lot.lot_id
-        verb = "Hold" if hold else "Release"
-        note = "A held lot cannot be used until quality releases it." if hold else "A released lot may be used."
-        dialog, card = self._dialog(f"{verb} lot {lot_id}?", note)
+        dialog, card = self._dialog(f"{command.verb} lot {lot_id}?", command.note)
         with card:
-            reason = _reason_field(f"Reason ({'mandatory, ' if hold else ''}kept in the audit trail)")
+            reason = _reason_field(f"Reason ({'mandatory, ' if command.reason_for else ''}kept in the audit trail)")
 
             def build() -> tuple[Change, str]:
-                text = reason.value or ""
-                if hold:
-                    return lambda uow: service.hold_lot(
-                        uow, lot_id, _required(text, "hold")
-                    ), f"Lot {lot_id} is on hold."
-                return lambda uow: service.release_lot(uow, lot_id, text.strip() or None), f"Lot {lot_id} is released."
+                text = (reason.value or "").strip()
 
-            self._buttons(dialog, verb, QUALITY_GATE, build, lot_id)
+                def change(uow: UnitOfWork) -> object:
+                    why = _required(text, command.reason_for) if command.reason_for else text
+                    return command.change(uow, lot_id, why)
+
+                return change, f"Lot {lot_id} {command.became}."
+
+            self._buttons(dialog, command.verb, QUALITY_GATE, build, lot_id)
         dialog.open()
 
     def ask_adjust(self, view: LotView) -> None:

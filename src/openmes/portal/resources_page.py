@@ -1,6 +1,6 @@
-"""Resources: the plant's equipment, materials and lots, one tab each.
+"""Resources: the plant's equipment, personnel, materials and lots, one tab each.
 
-The tab and the selected node or lot are kept in the address (`?tab=lots&lot=LOT-AL-0001`), so that a
+The tab and the selected node, person or lot are kept in the address (`?tab=lots&lot=LOT-AL-0001`), so that a
 reload, a bookmark or a link from elsewhere opens the same view.
 """
 
@@ -12,10 +12,12 @@ from openmes.portal.resources_common import PageTabs
 from openmes.portal.resources_equipment import equipment_panel
 from openmes.portal.resources_lots import lots_panel
 from openmes.portal.resources_materials import materials_panel
+from openmes.portal.resources_personnel import personnel_panel
 from openmes.portal.shell import portal_page
 
 TABS = {
     "equipment": ("Equipment", "lan"),
+    "personnel": ("Personnel", "badge"),
     "materials": ("Materials", "category"),
     "lots": ("Lots", "inventory_2"),
 }
@@ -31,6 +33,8 @@ async def resources_page(principal: Principal) -> None:
 
     with page.panel("equipment"):
         await equipment_panel(principal, page.query.get("equipment"))
+    with page.panel("personnel"):
+        await personnel_panel(principal, page.query.get("person"))
     with page.panel("materials"):
         await materials_panel(show_lots)
     with page.panel("lots"):

@@ -17,7 +17,6 @@ from openmes.core.http import Page, Pagination, require_roles
 from openmes.core.uow import UnitOfWork
 from openmes.resources import imports, service
 from openmes.resources.hierarchy import EquipmentLevel, EquipmentStatus
-from openmes.resources.lots import LotStatus
 from openmes.resources.schemas import (
     ConversionCreate,
     ConversionRead,
@@ -34,8 +33,10 @@ from openmes.resources.schemas import (
     LotHoldCommand,
     LotMergeCommand,
     LotQuantityCommand,
+    LotQuarantineCommand,
     LotScrapCommand,
     LotSplitCommand,
+    LotStatus,
     MaterialClassCreate,
     MaterialClassRead,
     MaterialClassUpdate,
@@ -535,6 +536,16 @@ def hold_lot(lot_id: str, body: LotHoldCommand, request: Request, who: QualityGa
 def release_lot(lot_id: str, request: Request, who: QualityGate, body: Reasoned | None = None) -> MaterialLotRead:
     reason = body.reason if body else None
     return _write(request, who, lambda uow: service.release_lot(uow, lot_id, reason))
+
+
+@router.post(
+    "/material-lots/{lot_id}/quarantine",
+    response_model=MaterialLotRead,
+    tags=["material lots"],
+    summary="Put a released or held lot back into quarantine until quality releases it",
+)
+def quarantine_lot(lot_id: str, body: LotQuarantineCommand, request: Request, who: QualityGate) -> MaterialLotRead:
+    return _write(request, who, lambda uow: service.quarantine_lot(uow, lot_id, body.reason))
 
 
 @router.post("/material-lots/{lot_id}/scrap", response_model=MaterialLotRead, tags=["material lots"])

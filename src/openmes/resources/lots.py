@@ -38,6 +38,7 @@ class LotCommand(StrEnum):
     MERGE = "merge"
     HOLD = "hold"
     RELEASE = "release"
+    QUARANTINE = "quarantine"
     SCRAP = "scrap"
     TRANSFER = "transfer"
     EXPIRE = "expire"
@@ -56,9 +57,17 @@ _ALLOWED: dict[LotCommand, frozenset[LotStatus]] = {
     LotCommand.MERGE: _IN_STOCK,
     LotCommand.HOLD: frozenset({S.RELEASED, S.QUARANTINED}),
     LotCommand.RELEASE: frozenset({S.ON_HOLD, S.QUARANTINED, S.EXPIRED}),
+    LotCommand.QUARANTINE: frozenset({S.RELEASED, S.ON_HOLD}),
     LotCommand.SCRAP: _IN_STOCK | {S.EXPIRED},
     LotCommand.TRANSFER: _IN_STOCK | {S.EXPIRED},
     LotCommand.EXPIRE: _IN_STOCK,
+}
+
+# The status a status command brings a lot to: asking for the status it has already changes nothing.
+_TARGET: dict[LotCommand, LotStatus] = {
+    LotCommand.HOLD: S.ON_HOLD,
+    LotCommand.RELEASE: S.RELEASED,
+    LotCommand.QUARANTINE: S.QUARANTINED,
 }
 
 _WHAT_NEXT: dict[LotStatus, str] = {
@@ -76,6 +85,8 @@ def command_refusal(command: LotCommand, status: LotStatus) -> str | None:
     allowed = _ALLOWED[command]
     if status in allowed:
         return None
+    if _TARGET.get(command) is status:
+        return f"the lot is already {status}; {command} would change nothing."
     needed = " or ".join(sorted(allowed))
     return f"the lot is {status}; {command} needs a lot that is {needed}. {_WHAT_NEXT[status].capitalize()}."
 

@@ -1,4 +1,8 @@
-"""Request and response shapes of the resources area; other areas get these, never ORM objects."""
+"""Request and response shapes of the resources area; other areas get these, never ORM objects.
+
+`LotStatus` and `MovementKind` are re-exported here: other areas may import only this area's service,
+schemas and events, and they need the lot statuses to read a `MaterialLotRead` or ask for lots by status.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from openmes.resources.hierarchy import EquipmentLevel, EquipmentStatus
-from openmes.resources.lots import LotStatus, MovementKind
+from openmes.resources.lots import LotStatus as LotStatus  # noqa: PLC0414 (explicit re-export)
+from openmes.resources.lots import MovementKind as MovementKind  # noqa: PLC0414 (explicit re-export)
 from openmes.resources.properties import DataType
 from openmes.resources.units import Dimension
 
@@ -370,6 +375,10 @@ class LotMergeCommand(Reasoned):
 
 class LotHoldCommand(BaseModel):
     reason: Reason = Field(description="Why the lot is held; mandatory")
+
+
+class LotQuarantineCommand(BaseModel):
+    reason: Reason = Field(description="Why the lot goes back into quarantine; mandatory")
 
 
 class LotScrapCommand(BaseModel):

@@ -1860,6 +1860,13 @@ def release_lot(uow: UnitOfWork, lot_id: str, reason: str | None = None) -> Mate
     return _change_status(uow, lot_id, LotCommand.RELEASE, LotStatus.RELEASED, reason)
 
 
+def quarantine_lot(uow: UnitOfWork, lot_id: str, reason: str) -> MaterialLotRead:
+    """Put a released or held lot back into quarantine (e.g. a supplier recall), until quality releases it."""
+    if not reason.strip():
+        raise _invalid("Give the reason for the quarantine; it goes into the audit trail.", "reason")
+    return _change_status(uow, lot_id, LotCommand.QUARANTINE, LotStatus.QUARANTINED, reason.strip())
+
+
 def scrap_lot(uow: UnitOfWork, lot_id: str, reason: str) -> MaterialLotRead:
     """Write off the whole lot; it ends empty and scrapped."""
     return _change_status(uow, lot_id, LotCommand.SCRAP, LotStatus.SCRAPPED, reason)

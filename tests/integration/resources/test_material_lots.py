@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from resources_plant import counts, read, receive, write
 from sqlalchemy import select
 
 from openmes.bootstrap import Container
-from openmes.core.errors import Conflict, DomainError, InvalidInput
+from openmes.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from openmes.core.http import PageRequest
 from openmes.core.models import AuditEntry, OutboxMessage
 from openmes.resources import service
@@ -126,6 +127,69 @@ def test_a_held_lot_is_not_consumed_until_released(plant: Container) -> None:
             session.scalars(select(OutboxMessage.name).where(OutboxMessage.name == "MaterialLotStatusChanged"))
         )
     assert len(statuses) == 2
+
+
+def _quarantine(container: Container, lot_id: str, reason: str) -> MaterialLotRead:
+    return write(container, lambda uow: service.quarantine_lot(uow, lot_id, reason))
+
+
+def test_a_released_lot_goes_back_into_quarantine_until_quality_releases_it(plant: Container) -> None:
+    receive(plant, "LOT-1", "10")
+    before = counts(plant)
+    quarantined = _quarantine(plant, "LOT-1", " supplier recall R-17 ")
+    assert (quarantined.status, quarantined.quantity) == (LotStatus.QUARANTINED, Decimal(10))
+    last = _movements(plant, "LOT-1")[-1]
+    assert (last.kind, last.quantity_change, last.status_before, last.status_after, last.reason) == (
+        MovementKind.STATUS_CHANGE,
+        Decimal(0),
+        LotStatus.RELEASED,
+        LotStatus.QUARANTINED,
+        "supplier recall R-17",
+    )
+    assert counts(plant) == (before[0] + 1, before[1] + 1)
+    with plant.session_factory() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "quarantine")).one()
+        event = session.scalars(select(OutboxMessage).where(OutboxMessage.name == "MaterialLotStatusChanged")).one()
+    assert (entry.entity_type, entry.entity_id, entry.reason) == ("material_lot", "LOT-1", "supplier recall R-17")
+    assert entry.changes["status"] == {"old": "released", "new": "quarantined"}
+    assert json.loads(event.payload)["old_status"] == "released"
+    assert json.loads(event.payload)["new_status"] == "quarantined"
+    with pytest.raises(Conflict, match="Quality must release it first"):
+        _consume(plant, "LOT-1", "1")
+    with pytest.raises(Conflict, match="already quarantined"):
+        _quarantine(plant, "LOT-1", "again")
+    write(plant, lambda uow: service.hold_lot(uow, "LOT-1", "hardness test pending"))
+    assert _quarantine(plant, "LOT-1", "back to the cage").status == LotStatus.QUARANTINED
+    write(plant, lambda uow: service.release_lot(uow, "LOT-1", "recall lifted"))
+    assert _consume(plant, "LOT-1", "1").quantity == Decimal(9)
+    _assert_balanced(plant, "LOT-1")
+
+
+def test_quarantine_refusals_change_nothing(plant: Container) -> None:
+    receive(plant, "USED", "5")
+    _consume(plant, "USED", "5")
+    receive(plant, "BROKEN", "5")
+    write(plant, lambda uow: service.scrap_lot(uow, "BROKEN", "dropped"))
+    receive(plant, "OLD", "5", expiry_date="2026-03-01")
+    write(plant, service.expire_due_lots)
+    receive(plant, "GOOD", "5")
+    before = counts(plant)
+    for lot_id, what_next in [
+        ("USED", "A consumed lot is closed; use another lot."),
+        ("BROKEN", "A scrapped lot is closed; use another lot."),
+        ("OLD", "Change its expiry date and release it, or scrap it."),
+    ]:
+        with pytest.raises(Conflict) as refused:
+            _quarantine(plant, lot_id, "recall")
+        assert refused.value.detail.startswith(f"Lot {lot_id}: the lot is ")
+        assert refused.value.detail.endswith(what_next)
+    with pytest.raises(InvalidInput, match="Give the reason for the quarantine") as blank:
+        _quarantine(plant, "GOOD", "  ")
+    assert blank.value.fields[0].field == "reason"
+    with pytest.raises(NotFound):
+        _quarantine(plant, "NOPE", "recall")
+    assert counts(plant) == before
+    assert _lot(plant, "GOOD").status == LotStatus.RELEASED
 
 
 def test_expired_lots(plant: Container) -> None:
@@ -248,7 +312,7 @@ def test_moving_a_lot_is_a_transfer_movement(plant: Container) -> None:
 
 
 def test_random_movement_sequences_keep_every_lot_balanced(plant: Container) -> None:
-    """Hypothesis drives receipts, splits, merges, adjustments, consumption, holds and releases at random."""
+    """Hypothesis drives receipts, splits, merges, adjustments, consumption, holds, quarantines and releases."""
     quantities = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(50), places=2)
     shares = st.integers(min_value=1, max_value=120)
 
@@ -316,6 +380,13 @@ def test_random_movement_sequences_keep_every_lot_balanced(plant: Container) -> 
                 self.expected[lot] -= quantity
             else:
                 assert quantity > self.expected[lot] or _lot(plant, lot).status != LotStatus.RELEASED
+
+        @rule(lot=lots)
+        def quarantine(self, lot: str) -> None:
+            before = _lot(plant, lot).status
+            done = self._attempt(service.quarantine_lot, lot, "random recall")
+            assert done == (before in (LotStatus.RELEASED, LotStatus.ON_HOLD))
+            assert _lot(plant, lot).status == (LotStatus.QUARANTINED if done else before)
 
         @rule(lot=lots)
         def hold_or_release(self, lot: str) -> None:

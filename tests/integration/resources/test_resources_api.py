@@ -144,6 +144,50 @@ def test_lot_commands_over_http(client: TestClient, as_role: Callable[[str], Hea
     assert [item["lot_id"] for item in listed.json()["items"]] == ["LOT-0001"]
 
 
+def test_a_lot_goes_back_into_quarantine_over_http(
+    client: TestClient, plant: Container, as_role: Callable[[str], Headers]
+) -> None:
+    planner, operator, quality = as_role("planner"), as_role("operator"), as_role("quality")
+    for lot_id in ("LOT-Q", "LOT-USED", "LOT-SCRAP"):
+        lot = {"lot_id": lot_id, "material_id": "BOLT-M8", "quantity": "10"}
+        assert client.post(f"{API}/material-lots", json=lot, headers=planner).status_code == 201
+    client.post(f"{API}/material-lots/LOT-USED/consume", json={"quantity": "10"}, headers=operator)
+    client.post(f"{API}/material-lots/LOT-SCRAP/scrap", json={"reason": "dropped"}, headers=quality)
+    url = f"{API}/material-lots/LOT-Q/quarantine"
+    before = counts(plant)
+    _problem(client.post(url, json={"reason": "recall"}, headers=operator), 403)
+    missing = _problem(client.post(url, json={}, headers=quality), 422)
+    assert [problem["field"] for problem in missing["errors"]] == ["reason"]
+    _problem(client.post(url, json={"reason": "   "}, headers=quality), 422)
+    for lot_id, what_next in [
+        ("LOT-USED", "A consumed lot is closed; use another lot."),
+        ("LOT-SCRAP", "A scrapped lot is closed; use another lot."),
+    ]:
+        refused = _problem(
+            client.post(f"{API}/material-lots/{lot_id}/quarantine", json={"reason": "recall"}, headers=quality), 409
+        )
+        assert refused["detail"].startswith(f"Lot {lot_id}: the lot is ")
+        assert refused["detail"].endswith(what_next)
+    _problem(client.post(f"{API}/material-lots/NOPE/quarantine", json={"reason": "recall"}, headers=quality), 404)
+    assert counts(plant) == before
+
+    quarantined = client.post(url, json={"reason": "supplier recall R-17"}, headers=quality)
+    assert (quarantined.status_code, quarantined.json()["status"]) == (200, "quarantined")
+    again = _problem(client.post(url, json={"reason": "recall"}, headers=quality), 409)
+    assert "already quarantined" in again["detail"]
+    _problem(client.post(f"{API}/material-lots/LOT-Q/consume", json={"quantity": "1"}, headers=operator), 409)
+    last = client.get(f"{API}/material-lots/LOT-Q/movements", headers=operator).json()["items"][-1]
+    assert (last["kind"], last["status_before"], last["status_after"], last["reason"]) == (
+        "status_change",
+        "released",
+        "quarantined",
+        "supplier recall R-17",
+    )
+    assert last["recorded_by"] == "quality-user"
+    listed = client.get(f"{API}/material-lots", params={"status": "quarantined"}, headers=operator).json()
+    assert [item["lot_id"] for item in listed["items"]] == ["LOT-Q"]
+
+
 def test_persons_and_qualifications_over_http(client: TestClient, as_role: Callable[[str], Headers]) -> None:
     supervisor, quality = as_role("supervisor"), as_role("quality")
     assert (

@@ -28,6 +28,36 @@ def test_hold_and_release() -> None:
     assert "already released" in str(command_refusal(LotCommand.RELEASE, LotStatus.RELEASED))
 
 
+@pytest.mark.parametrize("status", [LotStatus.RELEASED, LotStatus.ON_HOLD])
+def test_a_lot_in_use_or_held_goes_back_into_quarantine(status: LotStatus) -> None:
+    assert command_refusal(LotCommand.QUARANTINE, status) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "what_next"),
+    [
+        (LotStatus.CONSUMED, "A consumed lot is closed; use another lot."),
+        (LotStatus.SCRAPPED, "A scrapped lot is closed; use another lot."),
+        (LotStatus.EXPIRED, "Change its expiry date and release it, or scrap it."),
+    ],
+)
+def test_quarantine_refusals_say_what_to_do(status: LotStatus, what_next: str) -> None:
+    refusal = command_refusal(LotCommand.QUARANTINE, status)
+    assert refusal == f"the lot is {status}; quarantine needs a lot that is on_hold or released. {what_next}"
+
+
+@pytest.mark.parametrize(
+    ("command", "status"),
+    [
+        (LotCommand.QUARANTINE, LotStatus.QUARANTINED),
+        (LotCommand.HOLD, LotStatus.ON_HOLD),
+        (LotCommand.RELEASE, LotStatus.RELEASED),
+    ],
+)
+def test_asking_for_the_status_a_lot_has_changes_nothing(command: LotCommand, status: LotStatus) -> None:
+    assert command_refusal(command, status) == f"the lot is already {status}; {command} would change nothing."
+
+
 def test_a_lot_never_goes_negative_and_a_serial_item_holds_one() -> None:
     assert quantity_problem(Decimal(5), Decimal(-5), serialized=False) is None
     assert quantity_problem(Decimal(5), Decimal("-5.5"), serialized=False) == (
