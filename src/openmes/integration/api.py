@@ -77,8 +77,10 @@ def export(
     verb: Annotated[Literal["Sync", "Show"], Query(description="Sync (publish) or Show (as answering a Get)")] = "Sync",
     id: Annotated[list[str] | None, Query(description="Only these ids (repeatable); default all")] = None,
 ) -> Response:
-    """Equipment (the hierarchy), EquipmentClass, Person, PersonnelClass, MaterialClass, MaterialDefinition,
-    MaterialLot (with sublots), ProcessSegment or OperationsDefinition (work masters with their BOMs)."""
+    """Equipment (the hierarchy), EquipmentClass, Person, PersonnelClass, TestSpecification (qualification
+    tests), TestResult (qualification results), MaterialClass, MaterialDefinition, MaterialLot (with sublots),
+    ProcessSegment, OperationsDefinition or WorkMaster (work masters with their BOMs). The noun may also be
+    written in lower case with dashes, singular or plural (`work-masters`, `qualification-test-specifications`)."""
     with request.app.state.container.uow() as uow:
         document = service.export_document(uow, noun, who.roles, verb, id)
     return Response(document, media_type=XML)

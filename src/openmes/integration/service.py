@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
@@ -29,6 +29,7 @@ from openmes.definitions.schemas import (
     BomVersionUpdate,
     NewVersion,
     WorkMasterCreate,
+    WorkMasterRead,
     WorkMasterVersionRead,
     WorkMasterVersionUpdate,
 )
@@ -47,6 +48,8 @@ from openmes.integration.b2mml.records import (
     Parameter,
     PersonRecord,
     Product,
+    QualificationResultRecord,
+    QualificationTestRecord,
     Record,
     Routing,
 )
@@ -57,34 +60,34 @@ from openmes.resources.schemas import (
     ClassUpdate,
     ConversionCreate,
     EquipmentCreate,
+    EquipmentRead,
     EquipmentUpdate,
     LotAdjustCommand,
     LotSplitCommand,
     MaterialClassCreate,
     MaterialClassUpdate,
     MaterialDefinitionCreate,
+    MaterialDefinitionRead,
     MaterialDefinitionUpdate,
     MaterialLotCreate,
     MaterialLotRead,
     MaterialLotUpdate,
     PersonCreate,
+    PersonRead,
     PersonUpdate,
     PropertyValueRead,
+    QualificationResultCreate,
+    QualificationResultRead,
+    QualificationTestSpecificationCreate,
+    QualificationTestSpecificationRead,
 )
 
 T = TypeVar("T")
-EXPORT_NOUNS = (
-    "Equipment",
-    "EquipmentClass",
-    "Person",
-    "PersonnelClass",
-    "MaterialClass",
-    "MaterialDefinition",
-    "MaterialLot",
-    "ProcessSegment",
-    "OperationsDefinition",
-)
-_REPLY_NOUN = {"ProductDefinition": "OperationsDefinition", "ProductInformation": "OperationsDefinitionInformation"}
+_REPLY_NOUN = {
+    "ProductDefinition": "OperationsDefinition",
+    "ProductInformation": "OperationsDefinitionInformation",
+    "QualificationTestSpecification": "TestSpecification",
+}
 _INTEGRATORS = frozenset({Role.INTEGRATION, Role.ADMIN})
 _PAGE = 1000
 _IN_STOCK = ("released", "quarantined", "on_hold")
@@ -139,12 +142,25 @@ def _fields(path: str, elements: dict[str, str]) -> Locate:
     return locate
 
 
+class _Refused(Exception):
+    """A noun refused by the integration area itself, before or between service calls, at an element."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
 def _apply(run: _Run, path: str, action: Callable[[], object], locate: Locate | None = None) -> bool:
     """Run one noun's change in a savepoint; a refusal is recorded with element paths and undone."""
     where = locate or (lambda name: path)
     savepoint = run.uow.session.begin_nested()
     try:
         action()
+    except _Refused as exc:
+        savepoint.rollback()
+        run.problem(exc.path, exc.message)
+        return False
     except DomainError as exc:
         savepoint.rollback()
         if not exc.fields:
@@ -173,15 +189,15 @@ def _find(lookup: Callable[[], T]) -> T | None:
         return None
 
 
-def _mode(run: _Run, action: str | None, exists: bool, path: str, what: str) -> str | None:
-    """`create` or `change` for the actionCode (none: whichever fits), or None after recording why neither."""
+def _allowed(run: _Run, action: str | None, exists: bool, path: str, what: str) -> bool:
+    """Whether the actionCode (none: whichever fits) allows creating or changing; if not, records why."""
     if action == "Add" and exists:
         run.problem(path, f"{what} exists already; send it with actionCode Change to change it")
-        return None
+        return False
     if action == "Change" and not exists:
         run.problem(path, f"there is no {what}; send it with actionCode Add to create it")
-        return None
-    return "change" if exists else "create"
+        return False
+    return True
 
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -198,72 +214,144 @@ def _replaced(given: dict[str, str] | None, current: Sequence[PropertyValueRead]
     return {**cleared, **given}
 
 
+def _outcome(before: object, after: object) -> Outcome:
+    return "unchanged" if after == before else "changed"
+
+
+def _element(path: str) -> str:
+    """The element name at the end of a path: `/SyncWorkMaster/DataArea/WorkMaster[1]` → `WorkMaster`."""
+    return path.rsplit("/", 1)[-1].split("[", 1)[0]
+
+
+class _Located(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Located)
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class _Noun(Generic[R, S]):
+    """How one kind of record meets the areas' services; `_apply_record` does the rest, alike for every noun.
+
+    `rank` places the records of a document (what others refer to comes first). `find` raises NotFound when
+    there is nothing stored; `create` and `change` run in the noun's savepoint and
+    answer the outcome (None when they recorded problems of their own). A noun with `retire` is retired by
+    actionCode Delete; the others are refused with `kept`, the reason OpenMES keeps them.
+    """
+
+    rank: int
+    noun: Callable[[R], str]
+    key: Callable[[R], str]
+    what: Callable[[R], str]
+    find: Callable[[UnitOfWork, R], S]
+    create: Callable[[_Run, R], Outcome | None]
+    change: Callable[[_Run, R, S], Outcome | None]
+    locate: Callable[[R], Locate]
+    kept: str = ""
+    retire: Callable[[_Run, R], object] | None = None
+
+
+def _apply_record(run: _Run, noun: _Noun[R, S], record: R, action: str | None) -> None:
+    """Find what is stored, choose by the actionCode, and apply the record in one savepoint."""
+    what = noun.what(record)
+    retire = noun.retire
+    if action == "Delete" and retire is None:
+        run.problem(record.path, f"{what} is not deleted: {noun.kept}")
+        return
+    before = _find(lambda: noun.find(run.uow, record))
+    locate = noun.locate(record)
+    if action == "Delete" and retire is not None:
+        if before is None:
+            run.problem(record.path, f"there is no {what} to retire")
+            return
+
+        def retired() -> None:
+            retire(run, record)
+            run.done(noun.noun(record), noun.key(record), "retired")
+
+        _apply(run, record.path, retired, locate)
+        return
+    if not _allowed(run, action, before is not None, record.path, what):
+        return
+
+    def save() -> None:
+        outcome = noun.create(run, record) if before is None else noun.change(run, record, before)
+        if outcome is not None:
+            run.done(noun.noun(record), noun.key(record), outcome)
+
+    _apply(run, record.path, save, locate)
+
+
+# --- classes, equipment, persons, materials -----------------------------------------------------------
+
+
 _CLASS_FIELDS = {"properties": "Property", "description": "Description", "class_id": "ID"}
 
 
-def _apply_class(run: _Run, record: ClassRecord, action: str | None) -> None:
-    uow = run.uow
-    getters: dict[str, Callable[[UnitOfWork, str], BaseModel]] = {
-        "equipment": resources.get_equipment_class,
-        "personnel": resources.get_personnel_class,
-        "material": resources.get_material_class,
-    }
-    noun = {"equipment": "EquipmentClass", "personnel": "PersonnelClass", "material": "MaterialClass"}[record.kind]
-    what = f"{record.kind} class {record.class_id}"
-    if action == "Delete":
-        run.problem(
-            record.path, f"{what} is not deleted: OpenMES keeps classes, since objects and history refer to them"
-        )
-        return
-    before = _find(lambda: getters[record.kind](uow, record.class_id))
-    mode = _mode(run, action, before is not None, record.path, what)
-    if mode is None:
-        return
-    properties = (
-        None
-        if record.properties is None
-        else [
-            {
-                "property_id": item.property_id,
-                "datatype": item.datatype,
-                "unit": item.unit,
-                "allowed_values": list(item.allowed_values),
-                "default": item.default,
-                "description": item.description,
-            }
-            for item in record.properties
-        ]
+def _class_properties(record: ClassRecord) -> list[dict[str, Any]] | None:
+    if record.properties is None:
+        return None
+    return [
+        {
+            "property_id": item.property_id,
+            "datatype": item.datatype,
+            "unit": item.unit,
+            "allowed_values": list(item.allowed_values),
+            "default": item.default,
+            "description": item.description,
+        }
+        for item in record.properties
+    ]
+
+
+def _class_noun(
+    kind: str,
+    rank: int,
+    get: Callable[[UnitOfWork, str], BaseModel],
+    create: Callable[[UnitOfWork, Any], object],
+    update: Callable[[UnitOfWork, str, Any], object],
+    models: tuple[type[BaseModel], type[BaseModel]],
+) -> _Noun[ClassRecord, BaseModel]:
+    """The three kinds of class differ in their services and models only (material classes add assembly)."""
+    create_model, update_model = models
+
+    def assembly(record: ClassRecord) -> dict[str, Any]:
+        return {"assembly_type": record.assembly_type, "assembly_relationship": record.assembly_relationship}
+
+    def created(run: _Run, record: ClassRecord) -> Outcome:
+        body = {
+            "class_id": record.class_id,
+            "description": record.description or "",
+            "properties": _class_properties(record) or [],
+            **_without_none(assembly(record)),
+        }
+        create(run.uow, create_model.model_validate(body))
+        return "created"
+
+    def changed(run: _Run, record: ClassRecord, before: BaseModel) -> Outcome:
+        body = {
+            "description": record.description,
+            "properties": _class_properties(record),
+            "reason": run.reason,
+            **assembly(record),
+        }
+        update(run.uow, record.class_id, update_model.model_validate(_without_none(body)))
+        return _outcome(before, get(run.uow, record.class_id))
+
+    return _Noun(
+        rank=rank,
+        noun=lambda record: f"{kind.title()}Class",
+        key=lambda record: record.class_id,
+        what=lambda record: f"{kind} class {record.class_id}",
+        find=lambda uow, record: get(uow, record.class_id),
+        create=created,
+        change=changed,
+        locate=lambda record: _fields(record.path, _CLASS_FIELDS),
+        kept="OpenMES keeps classes, since objects and history refer to them",
     )
-    extra = (
-        {"assembly_type": record.assembly_type, "assembly_relationship": record.assembly_relationship}
-        if record.kind == "material"
-        else {}
-    )
-
-    def create() -> None:
-        body = {"class_id": record.class_id, "description": record.description or "", "properties": properties or []}
-        if record.kind == "equipment":
-            resources.create_equipment_class(uow, ClassCreate.model_validate(body))
-        elif record.kind == "personnel":
-            resources.create_personnel_class(uow, ClassCreate.model_validate(body))
-        else:
-            resources.create_material_class(uow, MaterialClassCreate.model_validate({**body, **_without_none(extra)}))
-        run.done(noun, record.class_id, "created")
-
-    def change() -> None:
-        body = _without_none(
-            {"description": record.description, "properties": properties, "reason": run.reason, **extra}
-        )
-        if record.kind == "equipment":
-            resources.update_equipment_class(uow, record.class_id, ClassUpdate.model_validate(body))
-        elif record.kind == "personnel":
-            resources.update_personnel_class(uow, record.class_id, ClassUpdate.model_validate(body))
-        else:
-            resources.update_material_class(uow, record.class_id, MaterialClassUpdate.model_validate(body))
-        after = getters[record.kind](uow, record.class_id)
-        run.done(noun, record.class_id, "unchanged" if after == before else "changed")
-
-    _apply(run, record.path, create if mode == "create" else change, _fields(record.path, _CLASS_FIELDS))
 
 
 _EQUIPMENT_FIELDS = {
@@ -277,63 +365,42 @@ _EQUIPMENT_FIELDS = {
 }
 
 
-def _apply_equipment(run: _Run, record: EquipmentRecord, action: str | None) -> None:
-    uow = run.uow
-    what = f"equipment {record.equipment_id}"
-    before = _find(lambda: resources.get_equipment(uow, record.equipment_id))
-    if action == "Delete":
-        if before is None:
-            run.problem(record.path, f"there is no {what} to retire")
-            return
-
-        def retire() -> None:
-            resources.retire_equipment(uow, record.equipment_id, run.reason)
-            run.done("Equipment", record.equipment_id, "retired")
-
-        _apply(run, record.path, retire, _fields(record.path, _EQUIPMENT_FIELDS))
-        return
-    mode = _mode(run, action, before is not None, record.path, what)
-    if mode is None:
-        return
-
-    def create() -> None:
-        if record.level is None:
-            run.problem(f"{record.path}/EquipmentLevel", f"{what} needs an EquipmentLevel to be added")
-            return
-        body = {
-            "equipment_id": record.equipment_id,
-            "description": record.description or "",
-            "level": record.level,
-            "parent_id": record.parent_id,
-            "class_ids": list(record.class_ids or ()),
-            "properties": record.properties or {},
-        }
-        resources.create_equipment(uow, EquipmentCreate.model_validate(body))
-        run.done("Equipment", record.equipment_id, "created")
-
-    def change() -> None:
-        assert before is not None
-        if record.level is not None and record.level != before.level.value:
-            run.problem(
-                f"{record.path}/EquipmentLevel",
-                f"{what} is a {before.level.value}; a level does not change (retire it and add a new node)",
-            )
-            return
-        if record.parent_id is not None and record.parent_id != before.parent_id:
-            resources.move_equipment(uow, record.equipment_id, record.parent_id, run.reason)
-        body = _without_none(
-            {
-                "description": record.description,
-                "class_ids": None if record.class_ids is None else list(record.class_ids),
-                "properties": _replaced(record.properties, before.properties),
-                "reason": run.reason,
-            }
+def _create_equipment(run: _Run, record: EquipmentRecord) -> Outcome:
+    if record.level is None:
+        raise _Refused(
+            f"{record.path}/EquipmentLevel", f"equipment {record.equipment_id} needs an EquipmentLevel to be added"
         )
-        resources.update_equipment(uow, record.equipment_id, EquipmentUpdate.model_validate(body))
-        after = resources.get_equipment(uow, record.equipment_id)
-        run.done("Equipment", record.equipment_id, "unchanged" if after == before else "changed")
+    body = {
+        "equipment_id": record.equipment_id,
+        "description": record.description or "",
+        "level": record.level,
+        "parent_id": record.parent_id,
+        "class_ids": list(record.class_ids or ()),
+        "properties": record.properties or {},
+    }
+    resources.create_equipment(run.uow, EquipmentCreate.model_validate(body))
+    return "created"
 
-    _apply(run, record.path, create if mode == "create" else change, _fields(record.path, _EQUIPMENT_FIELDS))
+
+def _change_equipment(run: _Run, record: EquipmentRecord, before: EquipmentRead) -> Outcome:
+    if record.level is not None and record.level != before.level.value:
+        raise _Refused(
+            f"{record.path}/EquipmentLevel",
+            f"equipment {record.equipment_id} is a {before.level.value}; a level does not change (retire it and "
+            "add a new node)",
+        )
+    if record.parent_id is not None and record.parent_id != before.parent_id:
+        resources.move_equipment(run.uow, record.equipment_id, record.parent_id, run.reason)
+    body = _without_none(
+        {
+            "description": record.description,
+            "class_ids": None if record.class_ids is None else list(record.class_ids),
+            "properties": _replaced(record.properties, before.properties),
+            "reason": run.reason,
+        }
+    )
+    resources.update_equipment(run.uow, record.equipment_id, EquipmentUpdate.model_validate(body))
+    return _outcome(before, resources.get_equipment(run.uow, record.equipment_id))
 
 
 _PERSON_FIELDS = {
@@ -344,44 +411,29 @@ _PERSON_FIELDS = {
 }
 
 
-def _apply_person(run: _Run, record: PersonRecord, action: str | None) -> None:
-    uow = run.uow
-    what = f"person {record.person_id}"
-    if action == "Delete":
-        run.problem(record.path, f"{what} is not deleted: people stay on record, since history names them")
-        return
-    before = _find(lambda: resources.get_person(uow, record.person_id))
-    mode = _mode(run, action, before is not None, record.path, what)
-    if mode is None:
-        return
+def _create_person(run: _Run, record: PersonRecord) -> Outcome:
+    if record.name is None:
+        raise _Refused(f"{record.path}/PersonName", f"person {record.person_id} needs a PersonName to be added")
+    body = {
+        "person_id": record.person_id,
+        "name": record.name,
+        "class_ids": list(record.class_ids or ()),
+        "properties": record.properties or {},
+    }
+    resources.create_person(run.uow, PersonCreate.model_validate(body))
+    return "created"
 
-    def create() -> None:
-        if record.name is None:
-            run.problem(f"{record.path}/PersonName", f"{what} needs a PersonName to be added")
-            return
-        body = {
-            "person_id": record.person_id,
+
+def _change_person(run: _Run, record: PersonRecord, before: PersonRead) -> Outcome:
+    body = _without_none(
+        {
             "name": record.name,
-            "class_ids": list(record.class_ids or ()),
-            "properties": record.properties or {},
+            "class_ids": None if record.class_ids is None else list(record.class_ids),
+            "properties": _replaced(record.properties, before.properties),
+            "reason": run.reason,
         }
-        resources.create_person(uow, PersonCreate.model_validate(body))
-        run.done("Person", record.person_id, "created")
-
-    def change() -> None:
-        assert before is not None
-        body = _without_none(
-            {
-                "name": record.name,
-                "class_ids": None if record.class_ids is None else list(record.class_ids),
-                "properties": _replaced(record.properties, before.properties),
-                "reason": run.reason,
-            }
-        )
-        after = resources.update_person(uow, record.person_id, PersonUpdate.model_validate(body))
-        run.done("Person", record.person_id, "unchanged" if after == before else "changed")
-
-    _apply(run, record.path, create if mode == "create" else change, _fields(record.path, _PERSON_FIELDS))
+    )
+    return _outcome(before, resources.update_person(run.uow, record.person_id, PersonUpdate.model_validate(body)))
 
 
 _MATERIAL_FIELDS = {
@@ -394,69 +446,59 @@ _MATERIAL_FIELDS = {
 }
 
 
-def _apply_material(run: _Run, record: MaterialDefinitionRecord, action: str | None) -> None:
-    uow = run.uow
-    what = f"material {record.material_id}"
-    if action == "Delete":
-        run.problem(record.path, f"{what} is not deleted: lots, BOMs and history refer to material definitions")
-        return
-    before = _find(lambda: resources.get_material_definition(uow, record.material_id))
-    mode = _mode(run, action, before is not None, record.path, what)
-    if mode is None:
-        return
-    conversions = [
+def _conversions(record: MaterialDefinitionRecord) -> list[dict[str, Any]]:
+    return [
         {"from_unit": item.from_unit, "to_unit": item.to_unit, "factor": item.factor} for item in record.conversions
     ]
 
-    def create() -> None:
-        if record.base_unit is None:
-            run.problem(
-                record.path,
-                f"{what} needs its base unit: a MaterialDefinitionProperty with ID BaseUnitOfMeasure and the unit "
-                "code as ValueString",
-            )
-            return
-        body = {
-            "material_id": record.material_id,
-            "description": record.description or "",
-            "base_unit": record.base_unit,
-            "serialized": bool(record.serialized),
-            "class_ids": list(record.class_ids or ()),
-            "properties": record.properties or {},
-            "conversions": conversions,
-        }
-        resources.create_material_definition(uow, MaterialDefinitionCreate.model_validate(body))
-        run.done("MaterialDefinition", record.material_id, "created")
 
-    def change() -> None:
-        assert before is not None
-        if record.base_unit is not None and record.base_unit != before.base_unit:
-            run.problem(
-                f"{record.path}/{_MATERIAL_FIELDS['base_unit']}",
-                f"{what} counts in {before.base_unit}; a base unit does not change, since its lots count in it",
-            )
-            return
-        if record.serialized is not None and record.serialized != before.serialized:
-            run.problem(record.path, f"whether {what} is tracked by serial number does not change")
-            return
-        body = _without_none(
-            {
-                "description": record.description,
-                "class_ids": None if record.class_ids is None else list(record.class_ids),
-                "properties": _replaced(record.properties, before.properties),
-                "reason": run.reason,
-            }
+def _create_material(run: _Run, record: MaterialDefinitionRecord) -> Outcome:
+    if record.base_unit is None:
+        raise _Refused(
+            record.path,
+            f"material {record.material_id} needs its base unit: a MaterialDefinitionProperty with ID "
+            "BaseUnitOfMeasure and the unit code as ValueString",
         )
-        resources.update_material_definition(uow, record.material_id, MaterialDefinitionUpdate.model_validate(body))
-        known = {(item.from_unit, item.to_unit, item.factor) for item in before.conversions}
-        for item in record.conversions:
-            if (item.from_unit, item.to_unit, item.factor) not in known:
-                conversion = ConversionCreate(from_unit=item.from_unit, to_unit=item.to_unit, factor=item.factor)
-                resources.add_material_conversion(uow, record.material_id, conversion)
-        after = resources.get_material_definition(uow, record.material_id)
-        run.done("MaterialDefinition", record.material_id, "unchanged" if after == before else "changed")
+    body = {
+        "material_id": record.material_id,
+        "description": record.description or "",
+        "base_unit": record.base_unit,
+        "serialized": bool(record.serialized),
+        "class_ids": list(record.class_ids or ()),
+        "properties": record.properties or {},
+        "conversions": _conversions(record),
+    }
+    resources.create_material_definition(run.uow, MaterialDefinitionCreate.model_validate(body))
+    return "created"
 
-    _apply(run, record.path, create if mode == "create" else change, _fields(record.path, _MATERIAL_FIELDS))
+
+def _change_material(run: _Run, record: MaterialDefinitionRecord, before: MaterialDefinitionRead) -> Outcome:
+    what = f"material {record.material_id}"
+    if record.base_unit is not None and record.base_unit != before.base_unit:
+        raise _Refused(
+            f"{record.path}/{_MATERIAL_FIELDS['base_unit']}",
+            f"{what} counts in {before.base_unit}; a base unit does not change, since its lots count in it",
+        )
+    if record.serialized is not None and record.serialized != before.serialized:
+        raise _Refused(record.path, f"whether {what} is tracked by serial number does not change")
+    body = _without_none(
+        {
+            "description": record.description,
+            "class_ids": None if record.class_ids is None else list(record.class_ids),
+            "properties": _replaced(record.properties, before.properties),
+            "reason": run.reason,
+        }
+    )
+    resources.update_material_definition(run.uow, record.material_id, MaterialDefinitionUpdate.model_validate(body))
+    known = {(item.from_unit, item.to_unit, item.factor) for item in before.conversions}
+    for item in record.conversions:
+        if (item.from_unit, item.to_unit, item.factor) not in known:
+            conversion = ConversionCreate(from_unit=item.from_unit, to_unit=item.to_unit, factor=item.factor)
+            resources.add_material_conversion(run.uow, record.material_id, conversion)
+    return _outcome(before, resources.get_material_definition(run.uow, record.material_id))
+
+
+# --- lots -------------------------------------------------------------------------------------------------
 
 
 _LOT_FIELDS = {
@@ -566,14 +608,23 @@ def _split(run: _Run, parent_id: str, record: LotRecord) -> None:
             _split(run, record.lot_id, sub)
 
 
-def _create_lot(run: _Run, record: LotRecord) -> None:
+def _create_lot(run: _Run, record: LotRecord) -> Outcome | None:
+    """A sublot named on its own splits from its lot; a lot is received whole, then its sublots split off."""
+    if record.parent_lot_id is not None:
+        parent = _find(lambda: resources.get_material_lot(run.uow, record.parent_lot_id or ""))
+        if parent is None:
+            raise _Refused(
+                f"{record.path}/MaterialLotID", f"there is no lot {record.parent_lot_id} to split {record.lot_id} from"
+            )
+        _split(run, parent.lot_id, record)
+        _settle(run, record, parent.status.value)
+        return "created"
     if record.material_id is None:
-        run.problem(f"{record.path}/MaterialDefinitionID", f"lot {record.lot_id} needs its MaterialDefinitionID")
-        return
+        raise _Refused(f"{record.path}/MaterialDefinitionID", f"lot {record.lot_id} needs its MaterialDefinitionID")
     problems = _tree_problems(record)
     if problems:
         run.problems += problems
-        return
+        return None
     target = record.status or "released"
     quarantined_below = any(item.status == "quarantined" for item in _tree(record))
     body = {
@@ -591,11 +642,11 @@ def _create_lot(run: _Run, record: LotRecord) -> None:
         resources.create_material_lot(run.uow, MaterialLotCreate.model_validate(body))
 
     if not _apply(run, record.path, receive, _fields(record.path, _LOT_FIELDS)):
-        return
+        return None
     for sub in record.sublots:
         _split(run, record.lot_id, sub)
     _settle(run, record, target)
-    run.done("MaterialLot", record.lot_id, "created")
+    return "created"
 
 
 def _lot_total(uow: UnitOfWork, lot: MaterialLotRead) -> Decimal:
@@ -604,7 +655,7 @@ def _lot_total(uow: UnitOfWork, lot: MaterialLotRead) -> Decimal:
     return lot.quantity + sum((_lot_total(uow, sub) for sub in subs), Decimal(0))
 
 
-def _change_lot(run: _Run, record: LotRecord, current: MaterialLotRead) -> None:
+def _change_lot_tree(run: _Run, record: LotRecord, current: MaterialLotRead) -> None:
     uow = run.uow
     locate = _fields(record.path, _LOT_FIELDS)
     if record.material_id is not None and record.material_id != current.material_id:
@@ -630,7 +681,7 @@ def _change_lot(run: _Run, record: LotRecord, current: MaterialLotRead) -> None:
         elif existing.parent_lot_id != record.lot_id:
             run.problem(sub.path, f"lot {sub.lot_id} exists and is not a sublot of {record.lot_id}")
         else:
-            _change_lot(run, sub, existing)
+            _change_lot_tree(run, sub, existing)
 
     def adjust() -> None:
         lot = resources.get_material_lot(uow, record.lot_id)
@@ -656,39 +707,18 @@ def _lot_snapshot(uow: UnitOfWork, lot_id: str) -> list[MaterialLotRead]:
     return [lot, *[item for sub in subs for item in _lot_snapshot(uow, sub.lot_id)]]
 
 
-def _apply_lot(run: _Run, record: LotRecord, action: str | None) -> None:
-    uow = run.uow
-    what = f"material lot {record.lot_id}"
-    noun = "MaterialSubLot" if record.parent_lot_id is not None else "MaterialLot"
-    if action == "Delete":
-        run.problem(
-            record.path,
-            f"{what} is not deleted: a lot ends consumed or scrapped (send Status Scrapped to write it off)",
+def _change_lot(run: _Run, record: LotRecord, before: MaterialLotRead) -> Outcome | None:
+    """Move, correct, adjust and re-status a lot and its sublots; splits new sublots off."""
+    if record.parent_lot_id is not None and before.parent_lot_id != record.parent_lot_id:
+        raise _Refused(
+            f"{record.path}/MaterialLotID", f"material lot {record.lot_id} is not a sublot of {record.parent_lot_id}"
         )
-        return
-    before = _find(lambda: resources.get_material_lot(uow, record.lot_id))
-    mode = _mode(run, action, before is not None, record.path, what)
-    if mode == "create" and record.parent_lot_id is not None:
-        parent = _find(lambda: resources.get_material_lot(uow, record.parent_lot_id or ""))
-        if parent is None:
-            run.problem(
-                f"{record.path}/MaterialLotID", f"there is no lot {record.parent_lot_id} to split {record.lot_id} from"
-            )
-            return
-        _split(run, parent.lot_id, record)
-        _settle(run, record, parent.status.value)
-        run.done(noun, record.lot_id, "created")
-    elif mode == "create":
-        _create_lot(run, record)
-    elif mode == "change" and before is not None:
-        if record.parent_lot_id is not None and before.parent_lot_id != record.parent_lot_id:
-            run.problem(f"{record.path}/MaterialLotID", f"{what} is not a sublot of {record.parent_lot_id}")
-            return
-        snapshot = _lot_snapshot(uow, record.lot_id)
-        _change_lot(run, record, before)
-        if not run.problems:
-            changed = _lot_snapshot(uow, record.lot_id) != snapshot
-            run.done(noun, record.lot_id, "changed" if changed else "unchanged")
+    snapshot = _lot_snapshot(run.uow, record.lot_id)
+    problems = len(run.problems)
+    _change_lot_tree(run, record, before)
+    if len(run.problems) > problems:
+        return None
+    return "changed" if _lot_snapshot(run.uow, record.lot_id) != snapshot else "unchanged"
 
 
 # --- routings ----------------------------------------------------------------------------------------------
@@ -767,10 +797,9 @@ def _draft(versions: Iterable[Any]) -> int | None:
     return next((item.version for item in versions if item.status.value == "draft"), None)
 
 
-def _save_bom(run: _Run, record: Routing, product: Product) -> tuple[str, int]:
+def _save_bom(run: _Run, bom_id: str, record: Routing, product: Product) -> tuple[str, int]:
     """The routing's BOM lines as a BOM draft: a new BOM, or the BOM's open draft (a new one if none is open)."""
     uow = run.uow
-    bom_id = record.bom_id or record.routing_id
     content = {
         "base_quantity": product.quantity or Decimal(1),
         "base_unit": product.unit,
@@ -794,57 +823,61 @@ def _save_bom(run: _Run, record: Routing, product: Product) -> tuple[str, int]:
     return bom_id, number
 
 
-def _apply_routing(run: _Run, record: Routing, action: str | None) -> None:
+def _product(run: _Run, record: Routing) -> Product:
+    """The material the routing makes: its Produced specification, or the material its ID names."""
+    if record.product is not None:
+        return record.product
+    if _find(lambda: resources.get_material_definition(run.uow, record.routing_id)) is not None:
+        return Product(record.routing_id)
+    raise _Refused(
+        record.path,
+        "name the product: a material specification with MaterialUse Produced and its MaterialDefinitionID "
+        "(or give the routing the product's material id as its ID)",
+    )
+
+
+def _consumed_bom(run: _Run, record: Routing, before: WorkMasterRead | None) -> str:
+    """The BOM the lines go to: the one the document names, else the one the work master consumes now, else a
+    BOM with the routing's id (a WorkMaster names no BOM)."""
+    if record.bom_id is not None:
+        return record.bom_id
+    if before is not None:
+        newest = max(item.version for item in before.versions)
+        current = definitions.get_work_master_version(run.uow, record.routing_id, newest).bom_id
+        if current is not None:
+            return current
+    return record.routing_id
+
+
+def _save_routing(run: _Run, record: Routing, before: WorkMasterRead | None) -> Outcome:
+    """A new work master, or the routing as its open draft (a new draft version when none is open)."""
     uow = run.uow
-    what = f"work master {record.routing_id}"
-    if action == "Delete":
-        run.problem(record.path, f"{what} is not deleted: make its versions obsolete under /work-masters instead")
-        return
-    before = _find(lambda: definitions.get_work_master(uow, record.routing_id))
-    mode = _mode(run, action, before is not None, record.path, what)
-    if mode is None:
-        return
-    product = record.product
-    if product is None and _find(lambda: resources.get_material_definition(uow, record.routing_id)) is not None:
-        product = Product(record.routing_id)
-    if product is None:
-        run.problem(
-            record.path,
-            "name the product: a material specification with MaterialUse Produced and its MaterialDefinitionID "
-            "(or give the routing the product's material id as its ID)",
+    made = _product(run, record)
+    bom = _save_bom(run, _consumed_bom(run, record, before), record, made) if record.lines else (None, None)
+    content = {
+        "description": record.description,
+        "effective_from": record.effective_from,
+        "effective_to": record.effective_to,
+        "bom_id": bom[0],
+        "bom_version": bom[1],
+        "operations": [_operation_body(operation) for operation in record.operations],
+    }
+    if before is None:
+        body = {"work_master_id": record.routing_id, "material_id": made.material_id, **content}
+        definitions.create_work_master(uow, WorkMasterCreate.model_validate(body))
+        return "created"
+    if before.material_id != made.material_id:
+        raise InvalidInput(
+            f"Work master {record.routing_id} makes {before.material_id}, not {made.material_id}.",
+            fields=[FieldProblem("material_id", f"makes {before.material_id}")],
         )
-        return
-    made = product
-
-    def save() -> None:
-        bom = _save_bom(run, record, made) if record.lines else (None, None)
-        content = {
-            "description": record.description,
-            "effective_from": record.effective_from,
-            "effective_to": record.effective_to,
-            "bom_id": bom[0],
-            "bom_version": bom[1],
-            "operations": [_operation_body(operation) for operation in record.operations],
-        }
-        if before is None:
-            body = {"work_master_id": record.routing_id, "material_id": made.material_id, **content}
-            definitions.create_work_master(uow, WorkMasterCreate.model_validate(body))
-            run.done("OperationsDefinition", record.routing_id, "created")
-            return
-        if before.material_id != made.material_id:
-            raise InvalidInput(
-                f"Work master {record.routing_id} makes {before.material_id}, not {made.material_id}.",
-                fields=[FieldProblem("material_id", f"makes {before.material_id}")],
-            )
-        number = (
-            _draft(before.versions)
-            or definitions.new_work_master_version(uow, record.routing_id, NewVersion(reason=run.reason)).version
-        )
-        update = WorkMasterVersionUpdate.model_validate({**content, "reason": run.reason})
-        definitions.update_work_master_version(uow, record.routing_id, number, update)
-        run.done("OperationsDefinition", record.routing_id, "changed")
-
-    _apply(run, record.path, save, _routing_locator(record))
+    number = (
+        _draft(before.versions)
+        or definitions.new_work_master_version(uow, record.routing_id, NewVersion(reason=run.reason)).version
+    )
+    update = WorkMasterVersionUpdate.model_validate({**content, "reason": run.reason})
+    definitions.update_work_master_version(uow, record.routing_id, number, update)
+    return "changed"
 
 
 def routing_of(work_master: WorkMasterVersionRead, bom: BomVersionRead | None) -> Routing:
@@ -910,6 +943,199 @@ def routing_of(work_master: WorkMasterVersionRead, bom: BomVersionRead | None) -
     )
 
 
+# --- personnel qualifications ---------------------------------------------------------------------------
+
+
+_TEST_FIELDS = {"qualification_id": "ID", "version": "Version", "description": "Description"}
+_RESULT_FIELDS = {
+    "qualification_id": "OperationsTestRequirementID",
+    "evaluated_at": "EvaluationDate",
+    "expires_at": "Expiration",
+    "result": "EvaluatedCriterionResult",
+}
+
+
+def _create_test(run: _Run, record: QualificationTestRecord) -> Outcome:
+    body = {
+        "qualification_id": record.qualification_id,
+        "description": record.description or "",
+        "version": record.version,
+    }
+    resources.create_qualification_test_specification(
+        run.uow, QualificationTestSpecificationCreate.model_validate(_without_none(body))
+    )
+    return "created"
+
+
+def _change_test(run: _Run, record: QualificationTestRecord, before: QualificationTestSpecificationRead) -> Outcome:
+    """A test specification version is fixed once defined; the same one again is unchanged."""
+    if record.description is not None and record.description != before.description:
+        raise _Refused(
+            f"{record.path}/Description",
+            f"version {before.version} of qualification test {record.qualification_id} reads "
+            f"{before.description!r}; a test specification does not change: send it as a new Version",
+        )
+    return "unchanged"
+
+
+def _result_key(record: QualificationResultRecord) -> str:
+    return f"{record.person_id}/{record.qualification_id}/{writer.timestamp(record.evaluated_at)}"
+
+
+def _find_result(uow: UnitOfWork, record: QualificationResultRecord) -> QualificationResultRead:
+    """The person's evaluation of the same qualification at the same time, if it is on record."""
+    for item in resources.list_qualification_results(uow, record.person_id):
+        if item.qualification_id == record.qualification_id and item.evaluated_at == record.evaluated_at:
+            return item
+    raise NotFound("qualification result", _result_key(record))
+
+
+def _create_result(run: _Run, record: QualificationResultRecord) -> Outcome:
+    body = QualificationResultCreate(
+        qualification_id=record.qualification_id,
+        evaluated_at=record.evaluated_at,
+        result="pass" if record.passed else "fail",
+        expires_at=record.expires_at,
+    )
+    resources.record_qualification_result(run.uow, record.person_id, body)
+    return "created"
+
+
+def _change_result(run: _Run, record: QualificationResultRecord, before: QualificationResultRead) -> Outcome:
+    """A result on record stands; the same result again is unchanged."""
+    if (before.result == "pass") != record.passed or before.expires_at != record.expires_at:
+        raise _Refused(
+            record.path,
+            f"{record.person_id}'s {before.result} of {record.qualification_id}, evaluated "
+            f"{writer.timestamp(record.evaluated_at)}, is on record as it was; a result does not change: "
+            "send the new evaluation with its own EvaluationDate",
+        )
+    return "unchanged"
+
+
+# --- every noun --------------------------------------------------------------------------------------------
+
+
+def _routing_noun(record: Routing) -> str:
+    name = _element(record.path)
+    return _REPLY_NOUN.get(name, name)
+
+
+_CLASSES: dict[str, _Noun[ClassRecord, BaseModel]] = {
+    "equipment": _class_noun(
+        "equipment",
+        0,
+        resources.get_equipment_class,
+        resources.create_equipment_class,
+        resources.update_equipment_class,
+        (ClassCreate, ClassUpdate),
+    ),
+    "personnel": _class_noun(
+        "personnel",
+        2,
+        resources.get_personnel_class,
+        resources.create_personnel_class,
+        resources.update_personnel_class,
+        (ClassCreate, ClassUpdate),
+    ),
+    "material": _class_noun(
+        "material",
+        6,
+        resources.get_material_class,
+        resources.create_material_class,
+        resources.update_material_class,
+        (MaterialClassCreate, MaterialClassUpdate),
+    ),
+}
+_NOUNS: dict[type, _Noun[Any, Any]] = {
+    EquipmentRecord: _Noun[EquipmentRecord, EquipmentRead](
+        rank=1,
+        noun=lambda record: "Equipment",
+        key=lambda record: record.equipment_id,
+        what=lambda record: f"equipment {record.equipment_id}",
+        find=lambda uow, record: resources.get_equipment(uow, record.equipment_id),
+        create=_create_equipment,
+        change=_change_equipment,
+        locate=lambda record: _fields(record.path, _EQUIPMENT_FIELDS),
+        retire=lambda run, record: resources.retire_equipment(run.uow, record.equipment_id, run.reason),
+    ),
+    PersonRecord: _Noun[PersonRecord, PersonRead](
+        rank=3,
+        noun=lambda record: "Person",
+        key=lambda record: record.person_id,
+        what=lambda record: f"person {record.person_id}",
+        find=lambda uow, record: resources.get_person(uow, record.person_id),
+        create=_create_person,
+        change=_change_person,
+        locate=lambda record: _fields(record.path, _PERSON_FIELDS),
+        kept="people stay on record, since history names them",
+    ),
+    QualificationTestRecord: _Noun[QualificationTestRecord, QualificationTestSpecificationRead](
+        rank=4,
+        noun=lambda record: _REPLY_NOUN.get(_element(record.path), _element(record.path)),
+        key=lambda record: record.qualification_id,
+        what=lambda record: (
+            f"qualification test {record.qualification_id}" + (f" version {record.version}" if record.version else "")
+        ),
+        find=lambda uow, record: resources.get_qualification_test_specification(
+            uow, record.qualification_id, record.version
+        ),
+        create=_create_test,
+        change=_change_test,
+        locate=lambda record: _fields(record.path, _TEST_FIELDS),
+        kept="results refer to qualification tests; send a new Version to replace one",
+    ),
+    QualificationResultRecord: _Noun[QualificationResultRecord, QualificationResultRead](
+        rank=5,
+        noun=lambda record: "TestResult",
+        key=_result_key,
+        what=lambda record: f"qualification result {_result_key(record)}",
+        find=_find_result,
+        create=_create_result,
+        change=_change_result,
+        locate=lambda record: _fields(record.path, _RESULT_FIELDS),
+        kept="qualification results stay on record; send a new evaluation instead",
+    ),
+    MaterialDefinitionRecord: _Noun[MaterialDefinitionRecord, MaterialDefinitionRead](
+        rank=7,
+        noun=lambda record: "MaterialDefinition",
+        key=lambda record: record.material_id,
+        what=lambda record: f"material {record.material_id}",
+        find=lambda uow, record: resources.get_material_definition(uow, record.material_id),
+        create=_create_material,
+        change=_change_material,
+        locate=lambda record: _fields(record.path, _MATERIAL_FIELDS),
+        kept="lots, BOMs and history refer to material definitions",
+    ),
+    LotRecord: _Noun[LotRecord, MaterialLotRead](
+        rank=8,
+        noun=lambda record: "MaterialSubLot" if record.parent_lot_id is not None else "MaterialLot",
+        key=lambda record: record.lot_id,
+        what=lambda record: f"material lot {record.lot_id}",
+        find=lambda uow, record: resources.get_material_lot(uow, record.lot_id),
+        create=_create_lot,
+        change=_change_lot,
+        locate=lambda record: _fields(record.path, _LOT_FIELDS),
+        kept="a lot ends consumed or scrapped (send Status Scrapped to write it off)",
+    ),
+    Routing: _Noun[Routing, WorkMasterRead](
+        rank=9,
+        noun=_routing_noun,
+        key=lambda record: record.routing_id,
+        what=lambda record: f"work master {record.routing_id}",
+        find=lambda uow, record: definitions.get_work_master(uow, record.routing_id),
+        create=lambda run, record: _save_routing(run, record, None),
+        change=_save_routing,
+        locate=_routing_locator,
+        kept="make its versions obsolete under /work-masters instead",
+    ),
+}
+
+
+def _noun_of(record: Record) -> _Noun[Any, Any]:
+    return _CLASSES[record.kind] if isinstance(record, ClassRecord) else _NOUNS[type(record)]
+
+
 # --- a whole document --------------------------------------------------------------------------------------
 
 
@@ -954,13 +1180,10 @@ def _action_codes(envelope: Envelope, run: _Run) -> dict[str, str | None]:
     return {node.path: named.get(node.path, default) for node in envelope.nouns}
 
 
-_RANK: dict[type, int] = {EquipmentRecord: 1, PersonRecord: 3, MaterialDefinitionRecord: 5, LotRecord: 6, Routing: 7}
-_CLASS_RANK = {"equipment": 0, "personnel": 2, "material": 4}
-
-
 def _rank(record: Record) -> int:
-    """Each class just before its members; materials before lots; routings last."""
-    return _CLASS_RANK[record.kind] if isinstance(record, ClassRecord) else _RANK[type(record)]
+    """Each class just before its members; persons and tests before results; materials before lots and
+    routings; routings last."""
+    return _noun_of(record).rank
 
 
 def _parents_first(records: Sequence[EquipmentRecord]) -> list[EquipmentRecord]:
@@ -1000,26 +1223,15 @@ def _apply_all(run: _Run, records: Sequence[Record], codes: dict[str, str | None
         *[r for r in others if _rank(r) > 1],
     ]
     for record in ordered:
-        action = codes[_top_path(record.path, codes)]
-        if isinstance(record, ClassRecord):
-            _apply_class(run, record, action)
-        elif isinstance(record, EquipmentRecord):
-            _apply_equipment(run, record, action)
-        elif isinstance(record, PersonRecord):
-            _apply_person(run, record, action)
-        elif isinstance(record, MaterialDefinitionRecord):
-            _apply_material(run, record, action)
-        elif isinstance(record, LotRecord):
-            _apply_lot(run, record, action)
-        else:
-            _apply_routing(run, record, action)
+        _apply_record(run, _noun_of(record), record, codes[_top_path(record.path, codes)])
 
 
 def _refuse_unsupported(envelope: Envelope) -> None:
     if envelope.noun in LATER:
         raise UnsupportedDocument(
             f"Not supported yet: {envelope.root} arrives with the {LATER[envelope.noun]} area. OpenMES reads master "
-            "data today: equipment, personnel, materials, lots, process segments and operations definitions."
+            "data today: equipment, personnel with qualification tests and results, materials, lots, process "
+            "segments, operations definitions and work masters."
         )
     if envelope.noun not in RESOURCE_NOUNS | DEFINITION_NOUNS:
         raise UnsupportedDocument(
@@ -1192,42 +1404,74 @@ def _routings(uow: UnitOfWork) -> list[Routing]:
 def _by_id(
     items: Sequence[T], key: Callable[[T], str], build: Callable[[T], Any], wanted: list[str] | None
 ) -> tuple[list[Any], list[str]]:
-    index = {key(item): item for item in items}
+    """Every item, or those whose key is wanted (several items may share one, e.g. a test's versions)."""
     if wanted is None:
         return [build(item) for item in items], []
-    return [build(index[name]) for name in wanted if name in index], [name for name in wanted if name not in index]
+    found = [build(item) for name in wanted for item in items if key(item) == name]
+    return found, [name for name in wanted if not any(key(item) == name for item in items)]
+
+
+def _results(uow: UnitOfWork) -> list[QualificationResultRead]:
+    """Every person's qualification results, person by person, oldest evaluation first."""
+    persons = _all(lambda page: resources.list_persons(uow, page))
+    return [result for item in persons for result in resources.list_qualification_results(uow, item.person_id)]
+
+
+Export = Callable[[UnitOfWork, list[str] | None], tuple[list[Any], list[str]]]
+
+
+def _listed(fetch: Callable[[UnitOfWork, PageRequest], Page[Any]], key: str, build: Callable[[Any], Any]) -> Export:
+    """The export of a noun the areas list page by page, picked by the `key` field."""
+
+    def export(uow: UnitOfWork, wanted: list[str] | None) -> tuple[list[Any], list[str]]:
+        items = _all(lambda page: fetch(uow, page))
+        return _by_id(items, lambda item: str(getattr(item, key)), build, wanted)
+
+    return export
+
+
+def _routing_export(build: Callable[[Routing], Any]) -> Export:
+    return lambda uow, wanted: _by_id(_routings(uow), lambda item: item.routing_id, build, wanted)
+
+
+# What each exported noun is made of; a new noun is one line here (and a writer function).
+_EXPORTS: dict[str, Export] = {
+    "Equipment": _equipment_elements,
+    "EquipmentClass": _listed(resources.list_equipment_classes, "class_id", writer.equipment_class),
+    "Person": _listed(resources.list_persons, "person_id", writer.person),
+    "PersonnelClass": _listed(resources.list_personnel_classes, "class_id", writer.personnel_class),
+    "TestSpecification": _listed(
+        resources.list_qualification_test_specifications, "qualification_id", writer.test_specification
+    ),
+    "TestResult": lambda uow, wanted: _by_id(_results(uow), writer.result_id, writer.test_result, wanted),
+    "MaterialClass": _listed(resources.list_material_classes, "class_id", writer.material_class),
+    "MaterialDefinition": _listed(resources.list_material_definitions, "material_id", writer.material_definition),
+    "MaterialLot": _lot_elements,
+    "ProcessSegment": _routing_export(writer.process_segment),
+    "OperationsDefinition": _routing_export(writer.operations_definition),
+    "WorkMaster": _routing_export(writer.work_master),
+}
+EXPORT_NOUNS = tuple(_EXPORTS)
+# Other names a noun is asked for by: its V0600 name, and the REST resource it comes from.
+_ALIASES = {
+    "QualificationTestSpecification": "TestSpecification",
+    "QualificationTestResult": "TestResult",
+    "QualificationResult": "TestResult",
+}
 
 
 def export_elements(uow: UnitOfWork, noun: str, wanted: list[str] | None) -> tuple[list[Any], list[str]]:
     """The V0701 elements of `noun` (all, or those with the wanted ids) and the wanted ids not found."""
-    if noun == "Equipment":
-        return _equipment_elements(uow, wanted)
-    if noun == "MaterialLot":
-        return _lot_elements(uow, wanted)
-    if noun == "EquipmentClass":
-        items = _all(lambda page: resources.list_equipment_classes(uow, page))
-        return _by_id(items, lambda item: item.class_id, writer.equipment_class, wanted)
-    if noun == "PersonnelClass":
-        personnel = _all(lambda page: resources.list_personnel_classes(uow, page))
-        return _by_id(personnel, lambda item: item.class_id, writer.personnel_class, wanted)
-    if noun == "MaterialClass":
-        materials = _all(lambda page: resources.list_material_classes(uow, page))
-        return _by_id(materials, lambda item: item.class_id, writer.material_class, wanted)
-    if noun == "Person":
-        persons = _all(lambda page: resources.list_persons(uow, page))
-        return _by_id(persons, lambda item: item.person_id, writer.person, wanted)
-    if noun == "MaterialDefinition":
-        definitions_ = _all(lambda page: resources.list_material_definitions(uow, page))
-        return _by_id(definitions_, lambda item: item.material_id, writer.material_definition, wanted)
-    build = writer.operations_definition if noun == "OperationsDefinition" else writer.process_segment
-    return _by_id(_routings(uow), lambda item: item.routing_id, build, wanted)
+    return _EXPORTS[noun](uow, wanted)
 
 
 def canonical_noun(noun: str) -> str:
-    """The exported noun named case-insensitively (`equipment`, `MaterialLot`); refuses others."""
-    for name in EXPORT_NOUNS:
-        if name.lower() == noun.replace("-", "").lower():
-            return name
+    """The exported noun named case-insensitively, singular or plural, with or without dashes (`WorkMaster`,
+    `work-masters`, `material-lot`, `qualification-test-specifications`); refuses others."""
+    asked = noun.replace("-", "").replace("_", "").lower()
+    for name in (*EXPORT_NOUNS, *_ALIASES):
+        if asked in {name.lower(), f"{name.lower()}s", f"{name.lower()}es"}:
+            return _ALIASES.get(name, name)
     raise NothingToExport(f"OpenMES exports these B2MML nouns: {', '.join(EXPORT_NOUNS)}; {noun!r} is not one.")
 
 

@@ -8,9 +8,17 @@ OpenMES has no place for is skipped with a note, so the reply can say it was not
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 
-from openmes.integration.b2mml.document import Envelope, Node, boolean_value, date_value, decimal_value
+from openmes.integration.b2mml.document import (
+    Envelope,
+    Node,
+    boolean_value,
+    date_value,
+    datetime_value,
+    decimal_value,
+)
 from openmes.integration.b2mml.records import (
     ClassKind,
     ClassRecord,
@@ -20,9 +28,16 @@ from openmes.integration.b2mml.records import (
     MaterialDefinitionRecord,
     PersonRecord,
     PropertyDecl,
+    QualificationResultRecord,
+    QualificationTestRecord,
     Reading,
 )
-from openmes.integration.b2mml.routing import read_operations_definition, read_process_segment, read_product_definition
+from openmes.integration.b2mml.routing import (
+    read_operations_definition,
+    read_process_segment,
+    read_product_definition,
+    read_work_master,
+)
 
 # Nouns read today, and the area each noun not read yet arrives with.
 RESOURCE_NOUNS = frozenset(
@@ -38,6 +53,10 @@ RESOURCE_NOUNS = frozenset(
         "MaterialLot",
         "MaterialSubLot",
         "MaterialInformation",
+        "QualificationTestSpecification",
+        "TestSpecification",
+        "TestResult",
+        "OperationsTestInformation",
     }
 )
 DEFINITION_NOUNS = frozenset(
@@ -48,6 +67,8 @@ DEFINITION_NOUNS = frozenset(
         "OperationsDefinitionInformation",
         "ProductDefinition",
         "ProductInformation",
+        "WorkMaster",
+        "WorkDefinitionInformation",
     }
 )
 LATER: dict[str, str] = {
@@ -71,11 +92,8 @@ LATER: dict[str, str] = {
     "PhysicalAsset": "maintenance",
     "PhysicalAssetClass": "maintenance",
     "PhysicalAssetInformation": "maintenance",
-    "TestSpecification": "quality",
     "OperationsTest": "quality",
     "WorkAlert": "monitoring",
-    "WorkMaster": "definitions",
-    "WorkDefinitionInformation": "definitions",
 }
 
 # B2MML DataType literals (and UN/CEFACT core component names) onto the property types of OpenMES.
@@ -291,17 +309,106 @@ def _equipment(node: Node, parent_id: str | None, depth: int, reading: Reading) 
         _equipment(child, equipment_id, depth + 1, reading)
 
 
+def _qualifying(item: Node) -> list[str]:
+    """The tests a V0401/V0600 person property records results of (empty: an ordinary property)."""
+    return item.texts("QualificationTestSpecificationID", "TestSpecificationID")
+
+
 def _person(node: Node, reading: Reading) -> None:
     person_id = required_id(node, reading)
     if person_id is None:
         return
+    qualifications = [item for item in node.kids("PersonProperty") if _qualifying(item) or item.kids("TestResult")]
+    reserved = frozenset(item.text("ID") or "" for item in qualifications)
     reading.records.append(
         PersonRecord(
             path=node.path,
             person_id=person_id,
             name=node.text("PersonName") or description(node),
             class_ids=ids(node, "PersonnelClassID"),
-            properties=_instance_values(node, "PersonProperty", reading),
+            properties=_instance_values(node, "PersonProperty", reading, reserved),
+        )
+    )
+    for item in qualifications:
+        qualification_id = next(iter(_qualifying(item)), None) or item.text("ID")
+        if qualification_id is None:
+            reading.problem(item.path, "a qualification property names its QualificationTestSpecificationID")
+            continue
+        for result in item.kids("TestResult"):
+            _qualification_result(result, person_id, qualification_id, reading)
+
+
+_PASSED = {"pass", "passed", "true", "1", "qualified", "ok", "yes", "valid"}
+_FAILED = {"fail", "failed", "false", "0", "notqualified", "notok", "no", "notvalid", "invalid"}
+
+
+def _moment(node: Node, names: tuple[str, ...], reading: Reading) -> datetime | None:
+    """The date-time of the first element named any of `names`; None when absent or unreadable (a problem)."""
+    found = node.kid(*names)
+    if found is None or found.value is None:
+        return None
+    try:
+        return datetime_value(found.value)
+    except ValueError as exc:
+        reading.problem(found.path, str(exc))
+        return None
+
+
+def _qualification_result(node: Node, person_id: str, qualification_id: str, reading: Reading) -> None:
+    """A TestResult: EvaluationDate (V0600 TestDateTime), EvaluatedCriterionResult (Result) and
+    Expiration (ExpirationTime)."""
+    problems = len(reading.problems)
+    result_node = node.kid("EvaluatedCriterionResult", "Result")
+    text = None if result_node is None else (result_node.text("ValueString") or result_node.value)
+    outcome = _key(text or "")
+    if outcome not in _PASSED | _FAILED:
+        where = result_node.path if result_node is not None else f"{node.path}/EvaluatedCriterionResult"
+        reading.problem(where, f"the result {text!r} is neither Pass nor Fail")
+    evaluated = _moment(node, ("EvaluationDate", "TestDateTime"), reading)
+    if node.text("EvaluationDate", "TestDateTime") is None:
+        reading.problem(f"{node.path}/EvaluationDate", "a qualification result needs the EvaluationDate of the test")
+    expires = _moment(node, ("Expiration", "ExpirationTime"), reading)
+    if evaluated is None or len(reading.problems) > problems:
+        return
+    reading.records.append(
+        QualificationResultRecord(
+            path=node.path,
+            person_id=person_id,
+            qualification_id=qualification_id,
+            evaluated_at=evaluated,
+            passed=outcome in _PASSED,
+            expires_at=expires,
+        )
+    )
+
+
+def _test_result(node: Node, reading: Reading) -> None:
+    """A V07 TestResult: the person tested is its TestableObjectID, the qualification its
+    OperationsTestRequirementID (the element its TestSpecification carries too)."""
+    person_id = node.text("TestableObjectID")
+    qualification_id = node.text("OperationsTestRequirementID")
+    if person_id is None:
+        reading.problem(f"{node.path}/TestableObjectID", "a qualification result names the person in TestableObjectID")
+    if qualification_id is None:
+        reading.problem(
+            f"{node.path}/OperationsTestRequirementID",
+            "a qualification result names its qualification in OperationsTestRequirementID",
+        )
+    if person_id is not None and qualification_id is not None:
+        _qualification_result(node, person_id, qualification_id, reading)
+
+
+def _test_specification(node: Node, reading: Reading) -> None:
+    """A personnel qualification test: QualificationTestSpecification (V0401, V0600) or TestSpecification (V07)."""
+    qualification_id = required_id(node, reading)
+    if qualification_id is None:
+        return
+    reading.records.append(
+        QualificationTestRecord(
+            path=node.path,
+            qualification_id=qualification_id,
+            version=node.text("Version"),
+            description=description(node),
         )
     )
 
@@ -468,24 +575,33 @@ _NOUNS: dict[str, Callable[[Node, Reading], None]] = {
     "ProcessSegment": read_process_segment,
     "OperationsDefinition": read_operations_definition,
     "ProductDefinition": read_product_definition,
-    "TestSpecification": _skip("qualification tests are defined under /qualification-test-specifications"),
+    "WorkMaster": read_work_master,
+    "QualificationTestSpecification": _test_specification,
+    "TestSpecification": _test_specification,
+    "TestResult": _test_result,
+    "WorkDirective": _skip("a work directive belongs to a job order and arrives with the dispatch area"),
     "OperationsSegment": _skip("an operations segment is read inside its OperationsDefinition"),
     "OperationsMaterialBill": _skip("the bill of materials is read from the segments' material specifications"),
 }
-# What each *Information wrapper may carry, in the order the records are applied.
-_WRAPPED: dict[str, tuple[str, ...]] = {
-    "EquipmentInformation": ("EquipmentClass", "Equipment"),
-    "PersonnelInformation": ("PersonnelClass", "Person", "TestSpecification"),
-    "MaterialInformation": (
-        "MaterialClass",
-        "MaterialDefinition",
-        "MaterialLot",
-        "MaterialSubLot",
-        "TestSpecification",
-    ),
-    "ProcessSegmentInformation": ("ProcessSegment",),
-    "OperationsDefinitionInformation": ("OperationsDefinition", "OperationsSegment", "OperationsMaterialBill"),
-    "ProductInformation": ("ProductDefinition",),
+# What each *Information wrapper may carry, in the order the records are read; a reader of its own where
+# the wrapper gives a noun another meaning (a test specification of materials is no qualification test).
+_WRAPPED: dict[str, dict[str, Callable[[Node, Reading], None]]] = {
+    "EquipmentInformation": {name: _NOUNS[name] for name in ("EquipmentClass", "Equipment")},
+    "PersonnelInformation": {
+        name: _NOUNS[name]
+        for name in ("PersonnelClass", "Person", "QualificationTestSpecification", "TestSpecification")
+    },
+    "MaterialInformation": {
+        **{name: _NOUNS[name] for name in ("MaterialClass", "MaterialDefinition", "MaterialLot", "MaterialSubLot")},
+        "TestSpecification": _skip("material tests arrive with the quality area"),
+    },
+    "ProcessSegmentInformation": {"ProcessSegment": _NOUNS["ProcessSegment"]},
+    "OperationsDefinitionInformation": {
+        name: _NOUNS[name] for name in ("OperationsDefinition", "OperationsSegment", "OperationsMaterialBill")
+    },
+    "ProductInformation": {"ProductDefinition": _NOUNS["ProductDefinition"]},
+    "WorkDefinitionInformation": {name: _NOUNS[name] for name in ("WorkMaster", "WorkDirective")},
+    "OperationsTestInformation": {name: _NOUNS[name] for name in ("TestSpecification", "TestResult")},
 }
 
 
@@ -497,7 +613,7 @@ def read_nouns(envelope: Envelope) -> Reading:
         if wrapped is None:
             _NOUNS[envelope.noun](node, reading)
             continue
-        for name in wrapped:
+        for name, read in wrapped.items():
             for item in node.kids(name):
-                _NOUNS[name](item, reading)
+                read(item, reading)
     return reading

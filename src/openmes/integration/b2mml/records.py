@@ -168,8 +168,8 @@ class Product:
 
 @dataclass(frozen=True)
 class Routing:
-    """A work master version with the BOM version it consumes: OperationsDefinition, ProcessSegment or
-    ProductDefinition in B2MML."""
+    """A work master version with the BOM version it consumes: WorkMaster, OperationsDefinition,
+    ProcessSegment or ProductDefinition in B2MML."""
 
     path: str
     routing_id: str
@@ -183,7 +183,42 @@ class Routing:
     lines: tuple[Line, ...] = ()
 
 
-Record = ClassRecord | EquipmentRecord | PersonRecord | MaterialDefinitionRecord | LotRecord | Routing
+# --- personnel qualifications -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QualificationTestRecord:
+    """A version of what a person must pass to be qualified (QualificationTestSpecification, V07 TestSpecification)."""
+
+    path: str
+    qualification_id: str
+    version: str | None
+    description: str | None
+
+
+@dataclass(frozen=True)
+class QualificationResultRecord:
+    """One evaluation of a person against a qualification test (TestResult). B2MML names the test, not its
+    version: the result counts against the test's newest version."""
+
+    path: str
+    person_id: str
+    qualification_id: str
+    evaluated_at: datetime
+    passed: bool
+    expires_at: datetime | None
+
+
+Record = (
+    ClassRecord
+    | EquipmentRecord
+    | PersonRecord
+    | MaterialDefinitionRecord
+    | LotRecord
+    | Routing
+    | QualificationTestRecord
+    | QualificationResultRecord
+)
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""Routings in B2MML: OperationsDefinition (V07), ProcessSegment and legacy ProductDefinition (no I/O).
+"""Routings in B2MML: WorkMaster (V0600, V07), OperationsDefinition (V07), ProcessSegment and legacy
+ProductDefinition (no I/O).
 
-All three carry segments with parameters and personnel, equipment and material specifications; they
-differ in element names. A routing's operations are its leaf segments in document order. The product
+All four carry segments (child work masters) with parameters and personnel, equipment and material
+specifications; they differ in element names. A routing's operations are its leaf segments in document
+order; a work master orders its children by its workflow specification instead. The product
 is the material specification with MaterialUse Produced (its Quantity is the BOM's base quantity); BOM
 lines are specifications with MaterialUse Consumed (consumed at the segment that holds them; on the
 product's AssemblySpecification, or a legacy ManufacturingBill, when no operation consumes them).
@@ -10,8 +12,10 @@ Setup and unit time travel as the segment parameters `SetupTime` and `UnitTime`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from itertools import pairwise
 
 from openmes.integration.b2mml.document import Node, boolean_value, datetime_value, decimal_value, duration_minutes
 from openmes.integration.b2mml.records import (
@@ -36,19 +40,11 @@ PRIMARY_USE = "Primary"
 TARGET, MINIMUM, MAXIMUM = "Target", "Minimum", "Maximum"
 _PRODUCED = {"produced", "materialproduced", "yieldproduced"}
 _CONSUMED = {"consumed", "consumable", "materialconsumed", ""}
-_MINUTES_PER = {
-    "": Decimal(1),
-    "min": Decimal(1),
-    "minute": Decimal(1),
-    "minutes": Decimal(1),
-    "h": Decimal(60),
-    "hr": Decimal(60),
-    "hour": Decimal(60),
-    "hours": Decimal(60),
-    "s": Decimal(1) / 60,
-    "sec": Decimal(1) / 60,
-    "second": Decimal(1) / 60,
-    "seconds": Decimal(1) / 60,
+# Seconds per time unit: a time is converted as value * seconds / 60, so 3 s is exactly 0.05 min.
+_SECONDS_PER = {
+    **dict.fromkeys(["", "min", "minute", "minutes"], 60),
+    **dict.fromkeys(["h", "hr", "hour", "hours"], 3600),
+    **dict.fromkeys(["s", "sec", "second", "seconds"], 1),
 }
 _LIMIT_KEYS = {
     "target": TARGET,
@@ -98,6 +94,16 @@ PROCESS = Dialect(
     material_property=("MaterialSegmentSpecificationProperty", "MaterialSpecificationProperty"),
     assembly=("AssemblySegmentSpecification", "AssemblySpecification"),
 )
+WORK = Dialect(
+    segments=("WorkMasterChild", "WorkMaster"),
+    children=("WorkMasterChild", "WorkMaster"),
+    parameter=("ParameterSpecification", "Parameter"),
+    personnel=("PersonnelSpecification",),
+    equipment=("EquipmentSpecification",),
+    material=("MaterialSpecification",),
+    material_property=("MaterialSpecificationProperty",),
+    assembly=("AssemblySpecification",),
+)
 PRODUCT = Dialect(
     segments=("ProductSegment",),
     children=("ProductSegment",),
@@ -146,11 +152,11 @@ class _State:
 
 
 def _minutes(value: Decimal, unit: str | None, path: str, reading: Reading) -> Decimal | None:
-    factor = _MINUTES_PER.get(_key(unit))
-    if factor is None:
+    seconds = _SECONDS_PER.get(_key(unit))
+    if seconds is None:
         reading.problem(path, f"unit {unit!r} is not a time unit OpenMES knows (min, h or s)")
         return None
-    return value * factor
+    return value * seconds / 60
 
 
 def _quantity(node: Node, reading: Reading) -> tuple[Decimal, str] | None:
@@ -295,6 +301,18 @@ def _placement(segment: Node, state: _State) -> tuple[str | None, str | None, li
     return work_center_class, equipment, alternatives
 
 
+def _with_factor(dependency: Dependency, holder: Node, reading: Reading) -> Dependency:
+    """The holder's DependencyFactor: a time (the timing factor) or, keyed TransferBatch, an overlap quantity.
+    Several factors for one pair of operations arrive as several dependencies; they merge here."""
+    factor = holder.kid("DependencyFactor", "Factor")
+    if factor is None or (number := _number(factor, reading)) is None:
+        return dependency
+    if _key(factor.text("Key")) == _key(TRANSFER_BATCH):
+        return replace(dependency, transfer_batch=number)
+    minutes = _minutes(number, factor.text("UnitOfMeasure"), factor.path, reading)
+    return replace(dependency, timing_factor_minutes=minutes)
+
+
 def _dependencies(segment: Node, reading: Reading) -> tuple[Dependency, ...]:
     merged: dict[str, Dependency] = {}
     for item in segment.kids("SegmentDependency"):
@@ -303,14 +321,7 @@ def _dependencies(segment: Node, reading: Reading) -> tuple[Dependency, ...]:
             reading.problem(item.path, "a segment dependency names the segment it depends on (SegmentID)")
             continue
         dependency = merged.get(earlier, Dependency(earlier, item.text("Dependency") or "AfterEnd"))
-        factor = item.kid("DependencyFactor", "Factor")
-        if factor is not None and (number := _number(factor, reading)) is not None:
-            if _key(factor.text("Key")) == _key(TRANSFER_BATCH):
-                dependency = replace(dependency, transfer_batch=number)
-            else:
-                minutes = _minutes(number, factor.text("UnitOfMeasure"), factor.path, reading)
-                dependency = replace(dependency, timing_factor_minutes=minutes)
-        merged[earlier] = dependency
+        merged[earlier] = _with_factor(dependency, item, reading)
     return tuple(merged.values())
 
 
@@ -402,7 +413,14 @@ def _numbered(state: _State) -> tuple[tuple[Line, ...], tuple[Operation, ...]]:
     return tuple(sorted(lines, key=lambda line: line.line_no)), operations
 
 
-def _routing(container: Node, state: _State) -> None:
+Arrange = Callable[[tuple[Operation, ...]], tuple[Operation, ...]]
+
+
+def _as_given(operations: tuple[Operation, ...]) -> tuple[Operation, ...]:
+    return operations
+
+
+def _routing(container: Node, state: _State, arrange: Arrange = _as_given) -> None:
     reading = state.reading
     routing_id = container.text("ID")
     if routing_id is None:
@@ -427,7 +445,7 @@ def _routing(container: Node, state: _State) -> None:
             effective_to=effective.get("EffectiveEndDate"),
             product=state.product,
             bom_id=container.text("BillOfMaterialsID"),
-            operations=operations,
+            operations=arrange(operations),
             lines=lines,
         )
     )
@@ -449,6 +467,123 @@ def read_process_segment(node: Node, reading: Reading) -> None:
     for segment in node.kids(*PROCESS.children):
         _walk(segment, state)
     _routing(node, state)
+
+
+def read_work_master(node: Node, reading: Reading) -> None:
+    """A WorkMaster: its child work masters are the operations (one without children is one operation), in
+    the order its WorkflowSpecification's connections give; each connection is a dependency."""
+    state = _State(WORK, reading)
+    _walk(node, state)
+    _routing(node, state, lambda operations: _workflow(node, operations, reading))
+
+
+def _workflow_edges(master: Node, known: set[str], reading: Reading) -> list[tuple[str, str, Node]]:
+    """Each (From node, To node) pair of the workflow connections as (earlier, later) operation ids, with its
+    connection. V07 writes WorkflowSpecificationNode/Connection with FromWSNodeID and ToWSNodeID; V0600 Node
+    and Connection with FromNodeID and ToNodeID. A node names its work master by WorkMasterID (else its ID)."""
+    edges: list[tuple[str, str, Node]] = []
+    for flow in master.kids("WorkflowSpecification"):
+        declared: set[str] = set()
+        operation_of: dict[str, str] = {}
+        for item in flow.kids("WorkflowSpecificationNode", "Node"):
+            node_id = item.text("ID")
+            if node_id is None:
+                reading.problem(f"{item.path}/ID", "a workflow node needs an ID: connections name it")
+                continue
+            declared.add(node_id)
+            operation_id = item.text("WorkMasterID") or node_id
+            if operation_id not in known:
+                reading.problem(
+                    item.path, f"node {node_id} names {operation_id}, which is not one of this work master's children"
+                )
+                continue
+            operation_of[node_id] = operation_id
+        for connection in flow.kids("WorkflowSpecificationConnection", "Connection"):
+            sources = connection.texts("FromWSNodeID", "FromNodeID")
+            targets = connection.texts("ToWSNodeID", "ToNodeID")
+            if not sources or not targets:
+                reading.problem(connection.path, "a workflow connection names the node it leaves and the one it enters")
+                continue
+            for name in [*sources, *targets]:
+                if name not in declared:
+                    reading.problem(connection.path, f"the connection names node {name}, which the workflow lacks")
+            edges += [
+                (operation_of[source], operation_of[target], connection)
+                for source in sources
+                for target in targets
+                if source in operation_of and target in operation_of
+            ]
+    return edges
+
+
+def _workflow(master: Node, operations: tuple[Operation, ...], reading: Reading) -> tuple[Operation, ...]:
+    """The operations with the workflow's dependencies, each after the operations it depends on."""
+    known = {operation.operation_id for operation in operations}
+    added: dict[str, dict[str, Dependency]] = {}
+    paths: dict[tuple[str, str], str] = {}
+    for earlier, later, connection in _workflow_edges(master, known, reading):
+        merged = added.setdefault(later, {})
+        dependency = merged.get(earlier, Dependency(earlier, connection.text("Dependency") or "AfterEnd"))
+        merged[earlier] = _with_factor(dependency, connection, reading)
+        paths.setdefault((earlier, later), connection.path)
+    linked = tuple(
+        replace(item, dependencies=(*item.dependencies, *added.get(item.operation_id, {}).values()))
+        for item in operations
+    )
+    return _in_order(linked, paths, reading)
+
+
+def _in_order(
+    operations: tuple[Operation, ...], paths: dict[tuple[str, str], str], reading: Reading
+) -> tuple[Operation, ...]:
+    """Operations placed after those they depend on, in document order where the workflow leaves a choice;
+    a cycle is a problem on the connection that closes it."""
+    by_id = {item.operation_id: item for item in operations}
+    before = {
+        item.operation_id: {d.operation_id for d in item.dependencies if d.operation_id in by_id} for item in operations
+    }
+    placed: list[Operation] = []
+    done: set[str] = set()
+    while len(placed) < len(operations):
+        ready = next(
+            (item for item in operations if item.operation_id not in done and before[item.operation_id] <= done),
+            None,
+        )
+        if ready is None:
+            left = [item.operation_id for item in operations if item.operation_id not in done]
+            _refuse_cycle(_cycle(left[0], before, done), paths, by_id, reading)
+            return operations
+        placed.append(ready)
+        done.add(ready.operation_id)
+    return tuple(placed)
+
+
+def _refuse_cycle(
+    cycle: list[str], paths: dict[tuple[str, str], str], by_id: dict[str, Operation], reading: Reading
+) -> None:
+    """The problem sits on the connection that closes the cycle, the last of it in the document."""
+    written = list(paths)
+    pairs = list(pairwise(cycle))
+    closing = max(pairs, key=lambda pair: written.index(pair) if pair in paths else -1)
+    ring = cycle[:-1]
+    start = ring.index(closing[1])
+    shown = [*ring[start:], *ring[:start], closing[1]]
+    reading.problem(
+        paths.get(closing, by_id[closing[1]].path),
+        f"the workflow goes round in a cycle ({' → '.join(shown)}); each operation can only follow operations "
+        "that do not wait for it",
+    )
+
+
+def _cycle(start: str, before: dict[str, set[str]], done: set[str]) -> list[str]:
+    """A cycle among the operations not placed, found by walking back from `start`; listed forwards."""
+    trail: list[str] = []
+    current = start
+    while current not in trail:
+        trail.append(current)
+        current = min(before[current] - done)
+    loop = [*trail[trail.index(current) :], current]
+    return loop[::-1]
 
 
 def read_product_definition(node: Node, reading: Reading) -> None:

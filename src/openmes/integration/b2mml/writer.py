@@ -23,7 +23,7 @@ from openmes.integration.b2mml.reader import (
     SERIALIZED_PROPERTY,
     SUPPLIER_LOT_PROPERTY,
 )
-from openmes.integration.b2mml.records import Line, Operation, Routing
+from openmes.integration.b2mml.records import Dependency, Line, Operation, Routing
 from openmes.integration.b2mml.routing import (
     ALTERNATE,
     ALTERNATIVE_USE,
@@ -46,6 +46,8 @@ from openmes.resources.schemas import (
     PersonRead,
     PropertySpecRead,
     PropertyValueRead,
+    QualificationResultRead,
+    QualificationTestSpecificationRead,
 )
 
 RELEASE_ID = "V0701"
@@ -407,26 +409,61 @@ def _product_spec(parent: Element, names: _Names, routing: Routing, unassigned: 
         _line_specs(spec, names, unassigned, names.assembly)
 
 
+Factor = tuple[Decimal, str | None, str | None]
+
+
+def _factors(item: Dependency) -> list[Factor | None]:
+    """One entry per DependencyFactor a dependency needs (its time, its transfer batch), or one without."""
+    factors: list[Factor | None] = []
+    if item.timing_factor_minutes is not None:
+        factors.append((item.timing_factor_minutes, "min", None))
+    if item.transfer_batch is not None:
+        factors.append((item.transfer_batch, None, TRANSFER_BATCH))
+    return factors or [None]
+
+
+def _dependency_id(operation: Operation, item: Dependency, index: int) -> str:
+    return f"{operation.operation_id}-after-{item.operation_id}{f'-{index + 1}' if index else ''}"
+
+
+def _factor(parent: Element, factor: Factor | None) -> None:
+    if factor is None:
+        return
+    amount, unit, key = factor
+    holder = _el(parent, "DependencyFactor")
+    _el(holder, "ValueString", number(amount))
+    _el(holder, "DataType", "decimal")
+    _opt(holder, "UnitOfMeasure", unit)
+    _opt(holder, "Key", key)
+
+
 def _dependencies(parent: Element, operation: Operation) -> None:
     for item in operation.dependencies:
-        factors: list[tuple[Decimal, str | None, str | None]] = []
-        if item.timing_factor_minutes is not None:
-            factors.append((item.timing_factor_minutes, "min", None))
-        if item.transfer_batch is not None:
-            factors.append((item.transfer_batch, None, TRANSFER_BATCH))
-        for index, factor in enumerate(factors or [None]):
+        for index, factor in enumerate(_factors(item)):
             dependency = _el(parent, "SegmentDependency")
-            suffix = f"-{index + 1}" if index else ""
-            _el(dependency, "ID", f"{operation.operation_id}-after-{item.operation_id}{suffix}")
+            _el(dependency, "ID", _dependency_id(operation, item, index))
             _el(dependency, "Dependency", item.dependency)
-            if factor is not None:
-                amount, unit, key = factor
-                holder = _el(dependency, "DependencyFactor")
-                _el(holder, "ValueString", number(amount))
-                _el(holder, "DataType", "decimal")
-                _opt(holder, "UnitOfMeasure", unit)
-                _opt(holder, "Key", key)
+            _factor(dependency, factor)
             _el(dependency, "SegmentID", item.operation_id)
+
+
+def _workflow(parent: Element, routing: Routing) -> None:
+    """The operations as workflow nodes, each dependency a connection from the earlier node to the later."""
+    flow = _el(parent, "WorkflowSpecification")
+    _el(flow, "ID", f"{routing.routing_id}-Workflow")
+    for operation in routing.operations:
+        node = _el(flow, "WorkflowSpecificationNode")
+        _el(node, "ID", operation.operation_id)
+        _el(node, "WorkMasterID", operation.operation_id)
+    for operation in routing.operations:
+        for item in operation.dependencies:
+            for index, factor in enumerate(_factors(item)):
+                connection = _el(flow, "WorkflowSpecificationConnection")
+                _el(connection, "ID", _dependency_id(operation, item, index))
+                _el(connection, "FromWSNodeID", item.operation_id)
+                _el(connection, "ToWSNodeID", operation.operation_id)
+                _el(connection, "Dependency", item.dependency)
+                _factor(connection, factor)
 
 
 def _line_specs(parent: Element, names: _Names, lines: Iterable[Line], tag: str) -> None:
@@ -434,16 +471,21 @@ def _line_specs(parent: Element, names: _Names, lines: Iterable[Line], tag: str)
         _line_spec(parent, names, line, tag)
 
 
-def _header(element: Element, routing: Routing) -> None:
+def _header(element: Element, routing: Routing, type_name: str = "OperationsType") -> None:
+    """ID, description, version and effectivity; a WorkMaster writes its Version first and its type as WorkType."""
+    version = str(routing.version) if routing.version is not None else None
+    work = type_name == "WorkType"
     _el(element, "ID", routing.routing_id)
+    if work:
+        _opt(element, "Version", version)
     _opt(element, "Description", routing.description)
-    if routing.version is not None:
-        _el(element, "Version", str(routing.version))
+    if not work:
+        _opt(element, "Version", version)
     if routing.effective_from is not None:
         _el(element, "EffectiveStartDate", timestamp(routing.effective_from))
     if routing.effective_to is not None:
         _el(element, "EffectiveEndDate", timestamp(routing.effective_to))
-    _el(element, "OperationsType", "Production")
+    _el(element, type_name, "Production")
 
 
 def _split_lines(routing: Routing) -> tuple[dict[int, list[Line]], list[Line]]:
@@ -495,6 +537,61 @@ def process_segment(routing: Routing) -> Element:
         _line_specs(segment, _PROCESS, consumed[index], _PROCESS.material)
         _parameters(segment, _PROCESS, operation)
         _dependencies(segment, operation)
+    return element
+
+
+def work_master(routing: Routing) -> Element:
+    """A work master version as WorkMaster: the product (with the lines no operation consumes) at the top, the
+    dependencies as its workflow specification, and one child work master per operation."""
+    element = etree.Element(f"{{{V0701_NAMESPACE}}}WorkMaster")
+    _header(element, routing, "WorkType")
+    consumed, unassigned = _split_lines(routing)
+    _product_spec(element, _OPERATIONS, routing, unassigned)
+    if routing.operations:
+        _workflow(element, routing)
+    for index, operation in enumerate(routing.operations):
+        child = _el(element, "WorkMasterChild")
+        _el(child, "ID", operation.operation_id)
+        _opt(child, "Description", operation.description)
+        _el(child, "WorkType", "Production")
+        _parameters(child, _OPERATIONS, operation)
+        _personnel(child, _OPERATIONS, operation)
+        _equipment_specs(child, _OPERATIONS, operation)
+        _line_specs(child, _OPERATIONS, consumed[index], _OPERATIONS.material)
+    return element
+
+
+# --- personnel qualifications ----------------------------------------------------------------------------
+
+
+def test_specification(spec: QualificationTestSpecificationRead) -> Element:
+    """A version of a qualification test as V0701 TestSpecification; the qualification is both the property it
+    evaluates and the test requirement its results answer (OperationsTestRequirementID)."""
+    element = etree.Element(f"{{{V0701_NAMESPACE}}}TestSpecification")
+    _el(element, "ID", spec.qualification_id)
+    _opt(element, "Description", spec.description)
+    _el(element, "Version", spec.version)
+    evaluated = _el(element, "EvaluatedProperty")
+    _el(evaluated, "ID", spec.qualification_id)
+    _el(element, "OperationsTestRequirementID", spec.qualification_id)
+    return element
+
+
+def result_id(result: QualificationResultRead) -> str:
+    """The exported ID of a qualification result: person, qualification, version and evaluation time."""
+    return f"{result.person_id}/{result.qualification_id}/{result.version}/{timestamp(result.evaluated_at)}"
+
+
+def test_result(result: QualificationResultRead) -> Element:
+    """A person's qualification result as V0701 TestResult: the person is the TestableObjectID."""
+    element = etree.Element(f"{{{V0701_NAMESPACE}}}TestResult")
+    _el(element, "ID", result_id(result))
+    _el(element, "EvaluationDate", timestamp(result.evaluated_at))
+    if result.expires_at is not None:
+        _el(element, "Expiration", timestamp(result.expires_at))
+    _el(element, "TestableObjectID", result.person_id)
+    _el(element, "OperationsTestRequirementID", result.qualification_id)
+    _el(element, "EvaluatedCriterionResult", "Pass" if result.result == "pass" else "Fail")
     return element
 
 
@@ -618,7 +715,9 @@ def confirm_document(
 
 
 def identified(noun: str, identifier: str) -> Element:
-    """A noun that carries only its ID: what a reply echoes of a noun it did not store."""
+    """A noun that carries only its ID (and what the schema requires besides): what a reply echoes."""
     element = etree.Element(f"{{{V0701_NAMESPACE}}}{noun}")
     _el(element, "ID", identifier)
+    if noun == "TestSpecification":
+        _el(_el(element, "EvaluatedProperty"), "ID", identifier)
     return element
