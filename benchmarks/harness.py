@@ -49,8 +49,11 @@ def postgres_available() -> bool:
 
 
 @contextmanager
-def fresh_container(backend: str) -> Iterator[Container]:
-    """A migrated, empty database on `backend` ("sqlite" or "postgresql"), dropped afterwards."""
+def fresh_container(backend: str, **settings_overrides: object) -> Iterator[Container]:
+    """A migrated, empty database on `backend` ("sqlite" or "postgresql"), dropped afterwards.
+
+    `settings_overrides` go into the Settings, e.g. `mqtt_url=...` for a benchmark that needs the broker.
+    """
     with tempfile.TemporaryDirectory(prefix="openmes-bench-") as tmp:
         if backend == "sqlite":
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -61,7 +64,7 @@ def fresh_container(backend: str) -> Iterator[Container]:
                 conn.execute(f'CREATE DATABASE "{name}"')
             params = dict(part.split("=", 1) for part in PG_DSN.split())
             url = f"postgresql+psycopg://{params['user']}@{params['host']}:{params['port']}/{name}"
-        settings = Settings(database_url=url, data_dir=Path(tmp) / "data", secret_key="bench")
+        settings = Settings(database_url=url, data_dir=Path(tmp) / "data", secret_key="bench", **settings_overrides)
         upgrade_database(settings)
         container = build_container(settings)
         try:
@@ -96,3 +99,33 @@ def machine_description() -> str:
         f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}"
     )
+
+
+def machine_line(container: Container, group: str, units: list[str], signals: list[tuple[str, str]]) -> None:
+    """A line LINE of work cells `units`, each a Sparkplug device of node LINE in `group` sending `signals`.
+
+    `signals` are (metric name, role); a process value is named after the metric's last path segment.
+    """
+    from openmes.acquisition import service
+    from openmes.resources import service as resources
+    from openmes.resources.hierarchy import EquipmentLevel
+    from openmes.resources.schemas import EquipmentCreate
+
+    tags = ["version: 1", "tags:"]
+    for unit in units:
+        for metric, role in signals:
+            source = f"{{sparkplug: {{group: {group}, node: LINE, device: {unit}, metric: '{metric}'}}}}"
+            tags += [f"  - source: {source}", f"    equipment: {unit}", f"    role: {role}"]
+            if role == "process_value":
+                tags += [f"    name: {metric.rsplit('/', 1)[-1].lower()}", "    unit: CEL"]
+    with container.uow() as uow:
+        for equipment_id, level, parent in [
+            ("ACME", EquipmentLevel.ENTERPRISE, None),
+            ("PLANT1", EquipmentLevel.SITE, "ACME"),
+            ("MACHINING", EquipmentLevel.AREA, "PLANT1"),
+            ("LINE", EquipmentLevel.PRODUCTION_LINE, "MACHINING"),
+        ] + [(unit, EquipmentLevel.WORK_CELL, "LINE") for unit in units]:
+            resources.create_equipment(uow, EquipmentCreate(equipment_id=equipment_id, level=level, parent_id=parent))
+        service.seed_downtime_reasons(uow)
+        service.import_tag_mappings(uow, "\n".join(tags) + "\n")
+        uow.commit()

@@ -140,6 +140,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key",
         lockout_attempts=3,
         outbox_poll_seconds=0.05,
+        # A container given a broker runs a Sparkplug host; keep it off other tests' edge nodes and STATE.
+        sparkplug_host_id=f"test-{uuid.uuid4().hex[:8]}",
+        sparkplug_groups=f"test-{uuid.uuid4().hex[:8]}",
     )
 
 

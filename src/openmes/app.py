@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from openmes import __version__
+from openmes.acquisition import api as acquisition_api
+from openmes.acquisition import api_ingest, api_sources, api_sparkplug, api_time_series
 from openmes.bootstrap import Container
 from openmes.core import api as core_api
 from openmes.core.auth import Principal, Role
@@ -27,6 +29,7 @@ from openmes.core.http import (
 from openmes.core.problem_types import problem_types_router
 from openmes.definitions import api as definitions_api
 from openmes.integration import api as integration_api
+from openmes.integration.asyncapi import asyncapi_document
 from openmes.resources import api as resources_api
 
 DESCRIPTION = """OpenMES REST API (ISA-95 level 3).
@@ -69,10 +72,21 @@ def create_app(container: Container, *, portal: bool = False, run_background: bo
     app.include_router(resources_api.router)
     app.include_router(definitions_api.router)
     app.include_router(integration_api.router)
+    app.include_router(acquisition_api.router)
+    app.include_router(api_time_series.router)
+    app.include_router(api_ingest.router)
+    app.include_router(api_sparkplug.router)
+    app.include_router(api_sources.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(_: AnyUser) -> JSONResponse:
         return JSONResponse(app.openapi())
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    def asyncapi(_: AnyUser) -> JSONResponse:
+        """The MQTT side of the public contract: events, the UNS tree, Sparkplug B and JSON ingest."""
+        settings = container.settings
+        return JSONResponse(asyncapi_document(settings.enterprise, container.uns.feeds, settings.mqtt_url))
 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> Response:

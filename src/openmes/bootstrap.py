@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,13 +16,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from openmes.acquisition.ingest import IngestPipeline
+from openmes.acquisition.sources import SourceManager
+from openmes.acquisition.sparkplug_host import SparkplugHost
+from openmes.acquisition.timeseries import TimeSeriesMaintenance
 from openmes.core import auth
 from openmes.core.clock import Clock, SystemClock
 from openmes.core.db import make_engine, make_session_factory, normalise_url
+from openmes.core.messages import Event
 from openmes.core.mqtt import MqttConnection
 from openmes.core.outbox import EventBus, OutboxRelay
 from openmes.core.settings import Settings
 from openmes.core.uow import SYSTEM, Actor, UnitOfWork, make_uow_factory
+from openmes.integration.uns import UnsPublisher, uns_feeds
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,6 +46,11 @@ class Container:
     relay: OutboxRelay
     mqtt: MqttConnection | None
     uow: Callable[..., UnitOfWork] = field(repr=False)
+    uns: UnsPublisher = field(repr=False)
+    ingest: IngestPipeline = field(repr=False)
+    time_series: TimeSeriesMaintenance = field(repr=False)
+    sparkplug: SparkplugHost | None = field(default=None, repr=False)
+    sources: SourceManager | None = field(default=None, repr=False)
 
     @property
     def login_policy(self) -> auth.LoginPolicy:
@@ -53,10 +64,24 @@ class Container:
         """Start the background parts: broker connection and outbox relay."""
         if self.mqtt is not None:
             self.mqtt.start()
+        self.uns.start()
+        self.ingest.start()
+        if self.sparkplug is not None:
+            self.sparkplug.start()
+        if self.sources is not None:
+            self.sources.start()
+        self.time_series.start()
         self.relay.start()
 
     def stop(self) -> None:
+        if self.sources is not None:
+            self.sources.stop()
+        if self.sparkplug is not None:
+            self.sparkplug.stop()
+        self.ingest.stop()
+        self.time_series.stop()
         self.relay.stop()
+        self.uns.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
         self.engine.dispose()
@@ -78,10 +103,13 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     bus = EventBus()
     mqtt = MqttConnection(settings.mqtt_url, settings.mqtt_client_id) if settings.mqtt_url else None
 
-    def wake_relay() -> None:
+    def after_commit(events: Sequence[Event]) -> None:
         relay.wake()
+        # The UNS view takes committed events at once, so a state change never queues behind the
+        # relay's backlog; the relay delivers them again later, which changes nothing (docs/uns.md).
+        uns.take_committed(events)
 
-    uow_factory = make_uow_factory(session_factory, clock, settings.enterprise, wake_relay)
+    uow_factory = make_uow_factory(session_factory, clock, settings.enterprise, after_commit)
     relay = OutboxRelay(
         session_factory,
         uow_factory,
@@ -90,11 +118,54 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         clock,
         max_attempts=settings.handler_max_attempts,
         poll_seconds=settings.outbox_poll_seconds,
+        retention=timedelta(days=settings.outbox_retention_days),
     )
+    uns = UnsPublisher(settings.enterprise, uns_feeds(settings.site_timezone), uow_factory, clock, mqtt)
+    bus.add_listener(uns.apply)
     if mqtt is not None:
         # Rows that waited for the broker go out as soon as it is back, not at the next poll.
         mqtt.add_connect_listener(relay.wake)
-    return Container(settings, engine, session_factory, clock, bus, relay, mqtt, uow_factory)
+        # The broker may be a fresh one without the retained tree.
+        mqtt.add_connect_listener(uns.request_reload)
+    ingest = IngestPipeline(uow_factory, clock, micro_stop_seconds=settings.micro_stop_seconds, hold_open=engine)
+    time_series = TimeSeriesMaintenance(engine, clock, settings.timeseries_raw_days, settings.timeseries_aggregate_days)
+    # The Sparkplug B host is on whenever there is a broker; it feeds the ingest pipeline (issue 4).
+    sparkplug = (
+        SparkplugHost(
+            settings.mqtt_url,
+            ingest,
+            host_id=settings.sparkplug_host_id,
+            groups=settings.sparkplug_group_ids,
+            reorder_timeout=settings.sparkplug_reorder_timeout,
+            clock=clock,
+        )
+        if settings.mqtt_url
+        else None
+    )
+    # The MQTT JSON and OPC UA sources follow the tag mapping (docs/acquisition.md, "Running the sources").
+    sources = SourceManager(
+        uow_factory,
+        ingest,
+        clock,
+        mqtt_url=settings.mqtt_json_url or settings.mqtt_url,
+        mapping_changed=ingest.reload_mapping,
+    )
+    bus.add_listener(sources.take_event)
+    return Container(
+        settings,
+        engine,
+        session_factory,
+        clock,
+        bus,
+        relay,
+        mqtt,
+        uow_factory,
+        uns,
+        ingest,
+        time_series,
+        sparkplug,
+        sources,
+    )
 
 
 def alembic_config(database_url: str) -> Config:

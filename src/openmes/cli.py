@@ -8,8 +8,9 @@ import shutil
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +26,9 @@ from openmes.core.logs import configure_logging
 from openmes.core.settings import Settings, SettingsError, load_settings
 from openmes.core.uow import Actor, UnitOfWork
 from openmes.resources.imports import SUFFIXES, ImportKind, import_text
+
+if TYPE_CHECKING:
+    from openmes.demo import DemoMachines
 
 T = TypeVar("T")
 
@@ -46,11 +50,12 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 import_app = typer.Typer(
-    help="Bulk import of master data from CSV or JSON (by file extension): every row goes in, or none.",
+    help="Bulk import of master data from CSV or JSON (by file extension), and tag mappings from YAML: "
+    "every row goes in, or none.",
     no_args_is_help=True,
 )
 app.add_typer(import_app, name="import")
-export_app = typer.Typer(help="Export master data (B2MML V0701).", no_args_is_help=True)
+export_app = typer.Typer(help="Export master data (B2MML V0701) and the tag mapping (YAML).", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
 # No wrapping: scripts read paths and URLs from these lines, whatever the terminal's width.
@@ -128,7 +133,8 @@ def _container(cfg: Settings, migrate: bool) -> Container:
     return container
 
 
-def _run_server(cfg: Settings, banner: list[str]) -> None:
+def _run_server(cfg: Settings, banner: list[str], machines: Callable[[Container], DemoMachines] | None = None) -> None:
+    """Serve until stopped; `machines` gives simulated machines that run as long as the server does (the demo)."""
     import uvicorn
 
     from openmes.app import create_app
@@ -138,10 +144,19 @@ def _run_server(cfg: Settings, banner: list[str]) -> None:
     if generated:
         banner.append(f"First start: created user 'admin' with password {generated}  (shown once; change it)")
     application = create_app(container, portal=True)
+    simulation = machines(container) if machines is not None else None
+    if simulation is not None:
+        banner.append(f"Machines: {simulation.description}.")
     for line in banner:
         out.print(line, markup=False, highlight=False)
     out.print(f"OpenMES {__version__} at http://{cfg.host}:{cfg.port}  (API docs at /docs)", markup=False)
-    uvicorn.run(application, host=cfg.host, port=cfg.port, log_config=None, access_log=False)
+    if simulation is not None:
+        simulation.start()
+    try:
+        uvicorn.run(application, host=cfg.host, port=cfg.port, log_config=None, access_log=False)
+    finally:
+        if simulation is not None:
+            simulation.stop()
 
 
 @app.command()
@@ -161,9 +176,17 @@ def demo(
     keep: Annotated[
         bool, typer.Option("--keep", help="Reuse the previous demo's data instead of starting fresh.")
     ] = False,
+    speed: Annotated[
+        float, typer.Option(min=0.01, help="The simulated machines run this many times faster than real time.")
+    ] = 10.0,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same machine behaviour.")] = 1,
 ) -> None:
-    """Start the MES with a demo plant and demo users on a fresh SQLite file (no broker needed)."""
-    from openmes.demo import DEMO_USERS, seed_demo
+    """Start the MES with a demo plant, demo users and live simulated machines on a fresh SQLite file.
+
+    No broker needed: without OPENMES_MQTT_URL the machines run inside the MES; with it they are
+    Sparkplug B edge nodes on that broker.
+    """
+    from openmes.demo import DEMO_USERS, demo_machines, seed_demo
 
     if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / DEMO_MARKER).exists():
         fail(f"{data_dir} holds data that is not a demo's; pass another --data-dir so nothing is overwritten.")
@@ -185,7 +208,78 @@ def demo(
     banner += [
         f"  {name:<12} password {password:<20} roles {', '.join(roles)}" for name, _, roles, password in DEMO_USERS
     ]
-    _run_server(cfg, banner)
+    _run_server(cfg, banner, partial(demo_machines, speed=speed, seed=seed))
+
+
+@app.command()
+def simulate(
+    broker: Annotated[str | None, typer.Option(help="MQTT broker URL (default: OPENMES_MQTT_URL).")] = None,
+    speed: Annotated[float, typer.Option(min=0.01, help="Machines run this many times faster than real time.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same machine behaviour.")] = 1,
+    opcua_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Serve L2-TEST over OPC UA on this port; 0: over Sparkplug instead.")
+    ] = 4840,
+    group: Annotated[str, typer.Option(help="Sparkplug group id of the edge nodes.")] = "OpenMES-Demo",
+    primary_host: Annotated[
+        str | None, typer.Option(help="Publish only while this Sparkplug host application's STATE is online.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0, help="Stop after this many seconds (default: until Ctrl+C).")
+    ] = None,
+) -> None:
+    """Run the demo plant's machines: one Sparkplug B edge node per line, L2-TEST as an OPC UA server."""
+    import signal
+    import threading
+    from urllib.parse import urlsplit
+
+    from openmes.acquisition.simulate_opcua import DEMO_OPCUA_MACHINE, MachineServer
+    from openmes.acquisition.simulate_sparkplug import EdgeNode, device_id, plant_nodes, wall_clock_ms
+    from openmes.acquisition.simulator import DEMO_PLANT, DEMO_TAG_MAPPING
+
+    cfg = settings(**({"mqtt_url": broker} if broker else {}))
+    logging.getLogger("asyncua").setLevel(logging.WARNING)  # its INFO lines narrate building the address space
+    if cfg.mqtt_url is None:
+        fail(
+            "simulate publishes to an MQTT broker: pass --broker mqtt://host:1883 or set OPENMES_MQTT_URL. "
+            "Without a broker, `openmes demo` runs the same machines inside the MES.",
+            2,
+        )
+    nodes: list[EdgeNode] = []
+    server: MachineServer | None = None
+    for node_id, machines in plant_nodes(DEMO_PLANT, seed, wall_clock_ms(), speed).items():
+        if opcua_port:
+            served = next((m for m in machines if device_id(m) == DEMO_OPCUA_MACHINE), None)
+            if served is not None:
+                machines.remove(served)
+                server = MachineServer(served, opcua_port)
+        nodes.append(EdgeNode(cfg.mqtt_url, group, node_id, machines, primary_host=primary_host))
+    if server is not None:
+        try:
+            server.start()
+        except RuntimeError as exc:
+            fail(f"{exc}; pass another --opcua-port, or 0 to publish {DEMO_OPCUA_MACHINE} over Sparkplug.")
+        out.print(f"{DEMO_OPCUA_MACHINE} as OPC UA server at {server.endpoint}", markup=False, highlight=False)
+    for node in nodes:
+        node.start()
+        out.print(
+            f"{node.node} as Sparkplug edge node spBv1.0/{group}/+/{node.node}: {', '.join(node.devices)}",
+            markup=False,
+            highlight=False,
+        )
+    at = urlsplit(cfg.mqtt_url)
+    out.print(f"Broker {at.hostname}:{at.port or 1883}, speed {speed:g}x, seed {seed}.", markup=False, highlight=False)
+    out.print(f"Map the signals with: openmes import tags {DEMO_TAG_MAPPING}", markup=False, highlight=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait(duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for node in nodes:
+            node.stop()
+        if server is not None:
+            server.stop()
 
 
 @db_app.command("upgrade")
@@ -368,13 +462,42 @@ for _kind in ImportKind:
     _add_import_command(_kind)
 
 
+@import_app.command("tags")
+def import_tags(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A tag mapping .yaml file.")],
+) -> None:
+    """Import a tag mapping file (docs/acquisition.md): every tag is created or updated, or none is."""
+    from openmes.acquisition.service import import_tag_mappings
+
+    text = file.read_text(encoding="utf-8-sig")
+    container = _container(settings(), migrate=False)
+    try:
+        with container.uow(cli_actor()) as uow:
+            report = import_tag_mappings(uow, text)
+            uow.commit()
+    except InvalidInput as exc:
+        for problem in exc.fields:
+            typer.echo(f"{file}: {problem.field}: {problem.message}", err=True)
+        fail(exc.detail)
+    except DomainError as exc:
+        fail(exc.detail)
+    finally:
+        container.stop()
+    out.print(
+        f"Imported tags from {file}: {report.created} created, {report.updated} updated, {report.unchanged} unchanged.",
+        markup=False,
+        highlight=False,
+    )
+
+
 @export_app.command("b2mml")
 def export_b2mml(
     noun: Annotated[
         str,
         typer.Argument(
-            help="Equipment, EquipmentClass, Person, PersonnelClass, MaterialClass, "
-            "MaterialDefinition, MaterialLot, ProcessSegment or OperationsDefinition."
+            help="Equipment, EquipmentClass, Person, PersonnelClass, TestSpecification, TestResult, "
+            "MaterialClass, MaterialDefinition, MaterialLot, ProcessSegment, OperationsDefinition or "
+            "WorkMaster (also as work-masters, qualification-test-specifications, ...)."
         ),
     ],
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of standard output.")] = None,
@@ -389,6 +512,21 @@ def export_b2mml(
     out.write_bytes(document)
     out_message = f"Wrote {noun} to {out} ({len(document)} bytes)."
     typer.echo(out_message, err=True)
+
+
+@export_app.command("tags")
+def export_tags(
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of standard output.")] = None,
+) -> None:
+    """Export the tag mapping as the YAML file `openmes import tags` reads, to keep it under version control."""
+    from openmes.acquisition.service import export_tag_mappings
+
+    document = _with_uow(export_tag_mappings)
+    if out is None:
+        sys.stdout.write(document)
+        return
+    out.write_text(document, encoding="utf-8")
+    typer.echo(f"Wrote the tag mapping to {out} ({len(document)} bytes).", err=True)
 
 
 def main() -> None:

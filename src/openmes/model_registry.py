@@ -5,5 +5,6 @@ from __future__ import annotations
 
 def load_all_models() -> None:
     import openmes.core.models  # noqa: F401
+    from openmes.acquisition import models as acquisition_models  # noqa: F401
     from openmes.definitions import models as definitions_models  # noqa: F401
     from openmes.resources import models as resources_models  # noqa: F401

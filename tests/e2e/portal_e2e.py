@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,15 +68,18 @@ def _free_port() -> int:
         return port
 
 
-def run_demo(base: Path) -> Iterator[Server]:
-    """`openmes demo` on a fresh SQLite file and a free port, with a short lockout to test it quickly."""
+def run_demo(base: Path, *options: str, settings: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """`openmes demo` on a fresh SQLite file and a free port, with a short lockout to test it quickly.
+
+    `options` go to `openmes demo` (e.g. `--speed 30`), `settings` are further OPENMES_* variables.
+    """
     data_dir = base / "demo"
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("OPENMES_")}
-    env |= {"OPENMES_DATA_DIR": str(data_dir), "OPENMES_LOCKOUT_ATTEMPTS": str(LOCKOUT_ATTEMPTS)}
+    env |= {"OPENMES_DATA_DIR": str(data_dir), "OPENMES_LOCKOUT_ATTEMPTS": str(LOCKOUT_ATTEMPTS), **(settings or {})}
     log = (base / "server.log").open("w")
     process = subprocess.Popen(
-        [str(BIN / "openmes"), "demo", "--data-dir", str(data_dir), "--port", str(port)],
+        [str(BIN / "openmes"), "demo", "--data-dir", str(data_dir), "--port", str(port), *options],
         env=env,
         cwd=base,
         stdout=log,

@@ -39,7 +39,7 @@ AREAS = [
 ]
 ADMINISTRATION = ["Users", "Audit trail", "Dead letters"]
 # Areas with pages of their own; the others show what they will hold.
-BUILT = {"Resources", "Product definitions"}
+BUILT = {"Resources", "Product definitions", "Data acquisition"}
 
 
 def refused_login(page: Page, username: str, password: str) -> str:

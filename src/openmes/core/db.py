@@ -12,7 +12,6 @@ import orjson
 from sqlalchemy import DateTime, Engine, MetaData, Numeric, String, Text, create_engine, event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 NAMING_CONVENTION = {
@@ -112,13 +111,19 @@ def normalise_url(url: str) -> URL:
     return parsed
 
 
+SQLITE_CACHE_KIB = 256 * 1024  # per connection, allocated only as pages are read
+SQLITE_CHECKPOINT_PAGES = 20_000
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned per backend: SQLite in WAL with serialised writers, PostgreSQL pooled."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, poolclass=NullPool, connect_args={"check_same_thread": False})
+        # Pooled: SQLite checkpoints the write-ahead log whenever its last connection closes, so a
+        # connection per transaction made each of a high-rate ingest's commits pay for a checkpoint.
+        engine = create_engine(parsed, pool_size=5, max_overflow=10, connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
         return engine
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -134,6 +139,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Machine data lands on pages spread over every series: a page cache that holds them and a
+        # checkpoint every ~80 MB of log instead of every 4 MB doubled the sustained append rate of
+        # 3 million time-series values (48,000 -> 102,000 values/s, docs/acquisition.md).
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

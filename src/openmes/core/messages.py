@@ -37,6 +37,11 @@ class Event:
         return self.uns_scope
 
 
+def event_types() -> dict[str, type[Event]]:
+    """Every event class defined so far, by its public name (e.g. to describe them in the AsyncAPI document)."""
+    return dict(_EVENT_TYPES)
+
+
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {}
 _TIMESTAMP = TypeAdapter(datetime)
 

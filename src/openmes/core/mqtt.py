@@ -14,7 +14,7 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -114,24 +114,48 @@ class MqttConnection:
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
         """Publish at QoS 1; True once the broker acknowledged. Raises ValueError for an unpublishable topic."""
-        key = (topic, payload)
-        with self._lock:
-            info = self._unacknowledged.pop(key, None)
-        if info is None:
-            if not self._connected.is_set():
-                return False
-            info = self.client.publish(topic, payload, qos=1, retain=retain)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                # Queue full, or the connection dropped a moment ago (paho then keeps an untrackable copy).
-                return False
+        return self.publish_many([(topic, payload)], retain=retain) == 1
+
+    def publish_many(self, messages: Sequence[tuple[str, bytes]], *, retain: bool = False) -> int:
+        """Publish in order at QoS 1; how many, from the first on, the broker acknowledged.
+
+        Every message is handed to paho before the first acknowledgement is awaited, so a batch costs
+        about one round trip to the broker rather than one per message. Raises ValueError when the
+        first message can never be published (a wildcard in the topic, too large); a later such
+        message ends the batch before it, so that it comes first, and is refused, next time.
+        """
+        started: list[tuple[tuple[str, bytes], mqtt.MQTTMessageInfo]] = []
+        for key in messages:
+            with self._lock:
+                info = self._unacknowledged.pop(key, None)
+            if info is None:
+                if not self._connected.is_set():
+                    break
+                try:
+                    info = self.client.publish(key[0], key[1], qos=1, retain=retain)
+                except ValueError:
+                    if not started:
+                        raise
+                    break
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    # Queue full, or the connection dropped a moment ago (paho then keeps an untrackable copy).
+                    break
+            started.append((key, info))
+        acknowledged = 0
+        for position, (key, info) in enumerate(started):
+            if acknowledged == position and self._acknowledged(info):
+                acknowledged += 1
+                continue
+            # Kept, acknowledged or not, so that the retry of this row finds it instead of sending it again.
+            with self._lock:
+                if len(self._unacknowledged) >= MAX_TRACKED_MESSAGES:
+                    self._unacknowledged.pop(next(iter(self._unacknowledged)))
+                self._unacknowledged[key] = info
+        return acknowledged
+
+    def _acknowledged(self, info: mqtt.MQTTMessageInfo) -> bool:
         try:
             info.wait_for_publish(self._publish_timeout if self._connected.is_set() else 0)
         except RuntimeError:
             return False
-        if info.is_published():
-            return True
-        with self._lock:
-            if len(self._unacknowledged) >= MAX_TRACKED_MESSAGES:
-                self._unacknowledged.pop(next(iter(self._unacknowledged)))
-            self._unacknowledged[key] = info
-        return False
+        return info.is_published()

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
     mqtt_url: str | None = Field(default=None, description="mqtt://[user:pass@]host[:port]; unset = no broker")
     mqtt_client_id: str | None = Field(default=None, description="Default: openmes-<host>-<pid>")
+    mqtt_json_url: str | None = Field(
+        default=None, description="The plant's broker for MQTT JSON tags, when not the MES's own (mqtt_url)"
+    )
     enterprise: str = Field(default="openmes", description="First segment of every UNS topic")
     site_timezone: str = "UTC"
     host: str = "127.0.0.1"
@@ -53,6 +56,17 @@ class Settings(BaseSettings):
     lockout_minutes: float = Field(default=15.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     handler_max_attempts: int = Field(default=5, ge=1)
+    outbox_retention_days: float = Field(default=7.0, gt=0, description="Delivered events are kept this long")
+    sparkplug_host_id: str = Field(default="openmes", description="Sparkplug host id: STATE topic spBv1.0/STATE/<id>")
+    sparkplug_groups: str = Field(default="", description="Comma-separated Sparkplug group ids to ingest; empty = all")
+    sparkplug_reorder_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds to wait for a missing Sparkplug seq before requesting a rebirth"
+    )
+    timeseries_raw_days: int = Field(default=30, ge=1, description="Days raw process values are kept")
+    timeseries_aggregate_days: int = Field(default=730, ge=1, description="Days 1-minute aggregates are kept")
+    micro_stop_seconds: float = Field(
+        default=30.0, gt=0, description="Unplanned stops shorter than this are micro-stops, classified automatically"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -88,7 +102,7 @@ class Settings(BaseSettings):
             raise ValueError("must look like sqlite:///path/openmes.db or postgresql://user:password@host/db")
         return value
 
-    @field_validator("mqtt_url")
+    @field_validator("mqtt_url", "mqtt_json_url")
     @classmethod
     def _mqtt_url(cls, value: str | None) -> str | None:
         if not value:
@@ -108,6 +122,25 @@ class Settings(BaseSettings):
         if not value or any(char in value for char in "/+#\0"):
             raise ValueError("must be one MQTT topic segment: not empty, without '/', '+' or '#'")
         return value
+
+    @field_validator("sparkplug_host_id")
+    @classmethod
+    def _sparkplug_id(cls, value: str) -> str:
+        if not value or any(char in value for char in "/+#"):
+            raise ValueError("must be one MQTT topic segment: not empty, without '/', '+' or '#'")
+        return value
+
+    @field_validator("sparkplug_groups")
+    @classmethod
+    def _sparkplug_group_ids(cls, value: str) -> str:
+        if any(not group or any(char in group for char in "/+#") for group in _comma_list(value)):
+            raise ValueError("must be group ids separated by commas, each without '/', '+' or '#'")
+        return value
+
+    @property
+    def sparkplug_group_ids(self) -> tuple[str, ...]:
+        """The configured Sparkplug groups; empty means every group."""
+        return tuple(_comma_list(self.sparkplug_groups))
 
     @property
     def resolved_database_url(self) -> str:
@@ -151,6 +184,10 @@ def load_settings(**overrides: object) -> Settings:
         if first["type"] == "extra_forbidden":
             raise SettingsError(f"unknown setting {field!r} in {path} (check the spelling)") from None
         raise SettingsError(f"setting OPENMES_{field.upper()} ({field} in {path}) is wrong: {message}") from None
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",")] if text.strip() else []
 
 
 def _one_line(text: str) -> str:

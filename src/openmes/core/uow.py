@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -42,7 +42,7 @@ class UnitOfWork:
         clock: Clock,
         actor: Actor,
         enterprise: str,
-        after_commit: Callable[[], None],
+        after_commit: Callable[[Sequence[Event]], None],
     ) -> None:
         self._session_factory = session_factory
         self.clock = clock
@@ -111,11 +111,10 @@ class UnitOfWork:
             with collector_paused():
                 append_audit_records(self.session, self._audit, now)
         self.session.commit()
-        had_events = bool(self._events)
-        self._events = []
+        committed, self._events = self._events, []
         self._audit = []
-        if had_events:
-            self._after_commit()
+        if committed:
+            self._after_commit(committed)
 
 
 UnitOfWorkFactory = Callable[..., UnitOfWork]
@@ -125,8 +124,10 @@ def make_uow_factory(
     session_factory: sessionmaker[Session],
     clock: Clock,
     enterprise: str,
-    after_commit: Callable[[], None],
+    after_commit: Callable[[Sequence[Event]], None],
 ) -> Callable[[Actor], UnitOfWork]:
+    """`after_commit` gets the events of every unit of work that committed some, right after the commit."""
+
     def factory(actor: Actor = SYSTEM) -> UnitOfWork:
         return UnitOfWork(session_factory, clock, actor, enterprise, after_commit)
 

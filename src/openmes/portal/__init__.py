@@ -11,11 +11,14 @@ from starlette.routing import Match
 
 from openmes.bootstrap import Container
 from openmes.portal import (
+    acquisition_charts,
+    acquisition_tags,
     audit_trail,
     dead_letters,
     definitions_page,
     home,
     login,
+    machines,
     placeholders,
     resources_page,
     runtime,
@@ -24,7 +27,18 @@ from openmes.portal import (
 )
 
 # The modules whose import registers the portal's pages.
-PAGES = (login, home, resources_page, definitions_page, users, audit_trail, dead_letters)
+PAGES = (
+    login,
+    home,
+    resources_page,
+    definitions_page,
+    machines,
+    acquisition_tags,
+    acquisition_charts,
+    users,
+    audit_trail,
+    dead_letters,
+)
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 

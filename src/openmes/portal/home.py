@@ -5,6 +5,10 @@ from its own thread after commit, and NiceGUI's elements may only be touched on 
 listener hands each event to the loop with `call_soon_threadsafe`; the loop adds it to the page and
 NiceGUI sends the change down the page's websocket. The listener is removed when NiceGUI deletes the
 page's client (the browser left and did not reconnect in time).
+
+Machine data (states, counts, automatic and manual stop classifications) arrives many times a minute from
+a running plant and would push everything people do off the feed within seconds; it has its own live page
+(Data acquisition) and stays off this feed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 from sqlalchemy import select
 
+from openmes.acquisition.events import MachineCountsRecorded, MachineStateChanged, StateIntervalReclassified
 from openmes.bootstrap import Container
 from openmes.core.auth import Principal
 from openmes.core.messages import Event, event_to_json
@@ -34,6 +39,9 @@ STATUS_SECONDS = 5.0
 GOOD = "text-green-800"
 BAD = "text-red-700"
 _HIDDEN_FIELDS = {"event", "event_id", "occurred_at", "timestamp"}
+MACHINE_DATA = frozenset(
+    event.__name__ for event in (MachineStateChanged, MachineCountsRecorded, StateIntervalReclassified)
+)
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -81,7 +89,10 @@ def recent_activity(container: Container, limit: int = 20) -> list[Activity]:
     """The newest events in the outbox, newest first, for the feed before live events arrive (blocking)."""
     with container.session_factory() as session:
         rows = session.execute(
-            select(OutboxMessage.name, OutboxMessage.payload).order_by(OutboxMessage.id.desc()).limit(limit)
+            select(OutboxMessage.name, OutboxMessage.payload)
+            .where(OutboxMessage.name.not_in(MACHINE_DATA))
+            .order_by(OutboxMessage.id.desc())
+            .limit(limit)
         ).all()
     return [Activity.from_wire(name, payload) for name, payload in rows]
 
@@ -120,6 +131,8 @@ class ActivityFeed:
 
     def listen(self, event: Event) -> None:
         """Called by the relay thread: serialise here, render on the loop."""
+        if event.name in MACHINE_DATA:
+            return
         activity = Activity.from_wire(event.name, event_to_json(event))
         with contextlib.suppress(RuntimeError):  # the loop is closed while the server shuts down
             self._loop.call_soon_threadsafe(self.add, activity, True)

@@ -35,6 +35,14 @@ DEFINITIONS = Destination(
     "Bills of materials and routings: operation segments, work center classes, setup and unit times, "
     "parameters with limits, required qualifications and instructions, with versions, effectivity and approval.",
 )
+ACQUISITION = Destination(
+    "/acquisition",
+    "Data acquisition",
+    "sensors",
+    "The live status of every machine (state, reason, time in state, today's counts) and its stops to explain; "
+    "machine data from Sparkplug B, plain MQTT and OPC UA, the mapping of tags to equipment, counters and time "
+    "series.",
+)
 AREAS: tuple[Destination, ...] = (
     RESOURCES,
     DEFINITIONS,
@@ -65,13 +73,7 @@ AREAS: tuple[Destination, ...] = (
         "Genealogy of lots and serial numbers: trace backward and forward, where-used, recall scope, and the "
         "electronic batch and device history records.",
     ),
-    Destination(
-        "/acquisition",
-        "Data acquisition",
-        "sensors",
-        "Machine data from Sparkplug B, plain MQTT and OPC UA, the mapping of tags to equipment, machine states, "
-        "counters and time series.",
-    ),
+    ACQUISITION,
     Destination(
         "/monitoring",
         "Monitoring",

@@ -456,3 +456,33 @@ def test_relay_loop_rides_out_a_postgresql_outage(
         assert delivered.wait(10)
     finally:
         container.stop()
+
+
+def test_delivered_events_older_than_the_retention_are_purged_and_pending_ones_stay(
+    container: Container, clock: FixedClock
+) -> None:
+    recorder = Recorder()
+    container.bus.subscribe(SampleTaken, recorder, name="test:purge")
+    relay = OutboxRelay(
+        container.session_factory, container.uow, container.bus, None, container.clock, retention=timedelta(days=7)
+    )
+    old = sample(container, 1)
+    emit(container, old)
+    relay.run_once()
+    clock.advance(timedelta(days=6))
+    recent = sample(container, 2)
+    emit(container, recent)
+    relay.run_once()
+    with container.session_factory() as session, session.begin():
+        session.execute(text("UPDATE core_outbox_message SET publish_state = 'pending' WHERE id = :id"), {"id": 2})
+    clock.advance(timedelta(days=1, seconds=1))
+
+    assert relay.purge_delivered() == 2
+
+    assert [row.event_id for row in outbox_rows(container)] == [str(recent.event_id)]
+    with container.session_factory() as session:
+        marks = list(session.scalars(select(HandledEvent.event_id)))
+    assert marks == [str(recent.event_id)]
+    clock.advance(timedelta(days=30))
+    assert relay.purge_delivered() == 1
+    assert [row.event_id for row in outbox_rows(container)] == [str(recent.event_id)]
