@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import FloatRect, Page, ViewportSize
+from playwright.sync_api import FloatRect, Locator, Page, ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -123,6 +123,14 @@ def log_in(page: Page, server: Server, username: str, password: str) -> None:
     page.goto(f"{server.url}/login")
     fill_login(page, username, password)
     page.wait_for_url(f"{server.url}/")
+
+
+def settled_box(locator: Locator, timeout: float = 10.0) -> FloatRect | None:
+    """The element's box once it has one: a tree the page re-renders while loading is briefly without."""
+    deadline = time.monotonic() + timeout
+    while (box := locator.bounding_box()) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return box
 
 
 def touch_size(box: FloatRect | None) -> bool:

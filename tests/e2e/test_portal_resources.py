@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from portal_e2e import ADMIN, TABLET, Server, log_in, screenshot, touch_size
+from portal_e2e import ADMIN, TABLET, Server, log_in, screenshot, settled_box, touch_size
 
 pytestmark = pytest.mark.e2e
 
@@ -232,9 +232,9 @@ def test_on_a_tablet_the_trees_and_lots_are_touch_sized(server: Server, page: Pa
     page.goto(f"{server.url}/resources")
     grip = page.locator('[data-equipment="L2-TEST"] .equipment-grip')
     expect(grip).to_be_visible()
-    assert touch_size(grip.bounding_box())
+    assert touch_size(settled_box(grip))
     arrow = page.locator(".q-tree__arrow").first
-    assert touch_size(arrow.bounding_box())
+    assert touch_size(settled_box(arrow))
     page.goto(f"{server.url}/resources?tab=lots")
     lot = page.locator('[data-lot="LOT-SEAL-0001"]')
     box = lot.bounding_box()
