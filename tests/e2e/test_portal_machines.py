@@ -109,7 +109,9 @@ def test_an_operator_gives_a_stop_its_reason_from_the_reason_tree(server: Server
     assert touch_size(button.bounding_box())
     button.click()
     dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text("Give a reason: L1-SAW")
+    # The dialog opens after a fresh read of the stops, which waits for the write lock the running
+    # simulation's ingest holds: slow on a loaded CI machine.
+    expect(dialog).to_contain_text("Give a reason: L1-SAW", timeout=20_000)
     choices = dialog.get_by_role("radio")
     expect(choices.first).to_be_checked()
     chosen = choices.first.inner_text()
