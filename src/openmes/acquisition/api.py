@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -25,10 +24,8 @@ from openmes.acquisition.schemas import (
 )
 from openmes.core import auth
 from openmes.core.errors import FieldProblem, InvalidInput
-from openmes.core.http import Page, Pagination, RowId, require_roles
-from openmes.core.uow import UnitOfWork
+from openmes.core.http import Page, Pagination, RowId, require_roles, run_read, run_write, uploaded_text
 
-T = TypeVar("T")
 Role = auth.Role
 Reader = Annotated[auth.Principal, Depends(require_roles(*Role))]
 Engineer = Annotated[auth.Principal, Depends(require_roles(Role.SUPERVISOR, Role.INTEGRATION))]
@@ -39,19 +36,6 @@ EXPORT_NAME = "tag-mappings.yaml"
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"})
 
 router = APIRouter(prefix="/api/v1")
-
-
-def _read(request: Request, action: Callable[[UnitOfWork], T]) -> T:
-    with request.app.state.container.uow() as uow:
-        return action(uow)
-
-
-def _write(request: Request, principal: auth.Principal, action: Callable[[UnitOfWork], T]) -> T:
-    """Run a change in one transaction as the caller; a refusal leaves the database unchanged."""
-    with request.app.state.container.uow(principal.actor) as uow:
-        result = action(uow)
-        uow.commit()
-    return result
 
 
 def _required(name: str, value: datetime | None) -> datetime:
@@ -75,7 +59,7 @@ def list_tag_mappings(
     role: TagRole | None = None,
     source_kind: Annotated[str | None, Query(description="sparkplug, mqtt, opcua or http")] = None,
 ) -> Page[TagMappingRead]:
-    return _read(
+    return run_read(
         request,
         lambda uow: service.list_tag_mappings(uow, page, equipment_id=equipment_id, role=role, source_kind=source_kind),
     )
@@ -90,7 +74,7 @@ def list_tag_mappings(
 )
 def export_tag_mappings(request: Request, _: Reader) -> Response:
     """The file imports back unchanged (`POST /tag-mappings/import`); its order is stable, so diffs stay small."""
-    text = _read(request, service.export_tag_mappings)
+    text = run_read(request, service.export_tag_mappings)
     return Response(
         text, media_type="application/yaml", headers={"Content-Disposition": f'attachment; filename="{EXPORT_NAME}"'}
     )
@@ -98,7 +82,7 @@ def export_tag_mappings(request: Request, _: Reader) -> Response:
 
 @router.get("/tag-mappings/{mapping_id}", response_model=TagMappingRead, tags=["tag mappings"])
 def get_tag_mapping(mapping_id: RowId, request: Request, _: Reader) -> TagMappingRead:
-    return _read(request, lambda uow: service.get_tag_mapping(uow, mapping_id))
+    return run_read(request, lambda uow: service.get_tag_mapping(uow, mapping_id))
 
 
 @router.post(
@@ -109,17 +93,17 @@ def get_tag_mapping(mapping_id: RowId, request: Request, _: Reader) -> TagMappin
     summary="Map a source signal to equipment and a role",
 )
 def create_tag_mapping(body: TagMappingIn, request: Request, who: Engineer) -> TagMappingRead:
-    return _write(request, who, lambda uow: service.create_tag_mapping(uow, body))
+    return run_write(request, who, lambda uow: service.create_tag_mapping(uow, body))
 
 
 @router.put("/tag-mappings/{mapping_id}", response_model=TagMappingRead, tags=["tag mappings"])
 def update_tag_mapping(mapping_id: RowId, body: TagMappingIn, request: Request, who: Engineer) -> TagMappingRead:
-    return _write(request, who, lambda uow: service.update_tag_mapping(uow, mapping_id, body))
+    return run_write(request, who, lambda uow: service.update_tag_mapping(uow, mapping_id, body))
 
 
 @router.delete("/tag-mappings/{mapping_id}", status_code=204, tags=["tag mappings"])
 def delete_tag_mapping(mapping_id: RowId, request: Request, who: Engineer) -> Response:
-    _write(request, who, lambda uow: service.delete_tag_mapping(uow, mapping_id))
+    run_write(request, who, lambda uow: service.delete_tag_mapping(uow, mapping_id))
     return Response(status_code=204)
 
 
@@ -136,20 +120,8 @@ _YAML_BODY: dict[str, Any] = {
     openapi_extra=_YAML_BODY,
 )
 async def import_tag_mappings(request: Request, who: Engineer) -> TagImportReport:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in YAML_TYPES:
-        raise InvalidInput(
-            "Send the tag mapping file as application/yaml (set the Content-Type header).",
-            fields=[FieldProblem("content-type", f"unsupported: {content_type or 'none'}")],
-        )
-    try:
-        text = (await request.body()).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            "The file is not UTF-8 text; save it as UTF-8 and send it again.",
-            fields=[FieldProblem("body", f"byte {exc.start} is not UTF-8")],
-        ) from None
-    run = partial(_write, request, who, lambda uow: service.import_tag_mappings(uow, text))
+    text = await uploaded_text(request, YAML_TYPES, "the tag mapping file as application/yaml")
+    run = partial(run_write, request, who, lambda uow: service.import_tag_mappings(uow, text))
     return await anyio.to_thread.run_sync(run)
 
 
@@ -158,7 +130,7 @@ async def import_tag_mappings(request: Request, who: Engineer) -> TagImportRepor
 
 @router.get("/downtime-reasons", response_model=list[DowntimeReasonRead], tags=["machine states"])
 def list_downtime_reasons(request: Request, _: Reader) -> list[DowntimeReasonRead]:
-    return _read(request, service.list_downtime_reasons)
+    return run_read(request, service.list_downtime_reasons)
 
 
 @router.get(
@@ -168,12 +140,12 @@ def list_downtime_reasons(request: Request, _: Reader) -> list[DowntimeReasonRea
     summary="The current state of every work unit",
 )
 def list_machine_states(request: Request, _: Reader, state: MachineState | None = None) -> list[WorkUnitStateRead]:
-    return _read(request, lambda uow: service.list_machine_states(uow, state=state))
+    return run_read(request, lambda uow: service.list_machine_states(uow, state=state))
 
 
 @router.get("/equipment/{equipment_id}/machine-state", response_model=WorkUnitStateRead, tags=["machine states"])
 def get_machine_state(equipment_id: str, request: Request, _: Reader) -> WorkUnitStateRead:
-    return _read(request, lambda uow: service.get_machine_state(uow, equipment_id))
+    return run_read(request, lambda uow: service.get_machine_state(uow, equipment_id))
 
 
 @router.get(
@@ -192,7 +164,7 @@ def list_state_intervals(
     state: MachineState | None = None,
     unclassified_stops: Annotated[bool, Query(description="Only stops that still have no reason")] = False,
 ) -> Page[StateIntervalRead]:
-    return _read(
+    return run_read(
         request,
         lambda uow: service.list_state_intervals(
             uow,
@@ -215,7 +187,7 @@ def list_state_intervals(
 def assign_stop_reason(
     equipment_id: str, interval_id: RowId, body: ReasonAssignment, request: Request, who: ShopFloor
 ) -> StateIntervalRead:
-    return _write(request, who, lambda uow: service.assign_stop_reason(uow, equipment_id, interval_id, body))
+    return run_write(request, who, lambda uow: service.assign_stop_reason(uow, equipment_id, interval_id, body))
 
 
 # --- counts --------------------------------------------------------------------------------------------------
@@ -230,7 +202,7 @@ def assign_stop_reason(
 def machine_counts(
     request: Request, _: Reader, start: Start = None, end: End = None, equipment_id: str | None = None
 ) -> list[CountsRead]:
-    return _read(
+    return run_read(
         request,
         lambda uow: service.counts(uow, _required("start", start), _required("end", end), equipment_id=equipment_id),
     )

@@ -1,4 +1,4 @@
-"""REST view of the MQTT JSON and OPC UA sources the MES runs for the tag mapping: `GET /api/v1/data-sources`."""
+"""REST view of the sources the MES runs (Sparkplug B host, MQTT JSON, OPC UA): `GET /api/v1/data-sources`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from openmes.acquisition import service
 from openmes.acquisition.schemas import DataSourceRead
 from openmes.core import auth
-from openmes.core.http import require_roles
+from openmes.core.http import require_roles, run_read
 
 Reader = Annotated[auth.Principal, Depends(require_roles(*auth.Role))]
 
@@ -18,8 +19,16 @@ router = APIRouter(prefix="/api/v1", tags=["machine data"])
 @router.get(
     "/data-sources",
     response_model=list[DataSourceRead],
-    summary="The MQTT JSON and OPC UA sources of the tag mapping: connected or why not, tags, last value, rejects",
+    summary="The Sparkplug B host and the MQTT JSON and OPC UA sources: connected or why not, tags, last value, "
+    "rejects",
 )
 def list_data_sources(request: Request, _: Reader) -> list[DataSourceRead]:
-    sources = request.app.state.container.sources
-    return [] if sources is None else list(sources.status())
+    """The Sparkplug B host first (while the MES has a broker), then the sources the tag mapping asks for."""
+    container = request.app.state.container
+    found: list[DataSourceRead] = []
+    if container.sparkplug is not None:
+        tags = run_read(request, lambda uow: service.enabled_tag_count(uow, "sparkplug"))
+        found.append(container.sparkplug.status(tags))
+    if container.sources is not None:
+        found += container.sources.status()
+    return found

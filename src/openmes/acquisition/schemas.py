@@ -182,10 +182,21 @@ class TagImportReport(BaseModel):
     endpoints_unchanged: int = 0
 
 
-class DataSourceRead(BaseModel):
-    """One MQTT JSON or OPC UA source the MES runs for the tag mapping, and how it fares."""
+class SparkplugHostRead(BaseModel):
+    """What the Sparkplug B host knows of the edge nodes it follows."""
 
-    kind: Literal["mqtt_json", "opcua"]
+    host_id: str = Field(description="Its STATE topic is spBv1.0/STATE/<host_id>")
+    groups: list[str] = Field(description="The Sparkplug groups it follows; empty: every group")
+    nodes_known: int = Field(description="Edge nodes it has heard from since the MES started")
+    nodes_online: int = Field(description="Edge nodes whose last word was a birth, not a death")
+    last_message_at: datetime | None = Field(description="When an edge node's message last arrived")
+    malformed: int = Field(description="Messages it could not decode since the MES started (part of `rejects`)")
+
+
+class DataSourceRead(BaseModel):
+    """One source the MES runs: the Sparkplug B host, or an MQTT JSON or OPC UA source of the tag mapping."""
+
+    kind: Literal["sparkplug", "mqtt_json", "opcua"]
     endpoint: str | None = Field(
         description="The OPC UA endpoint URL, or the MQTT broker as host:port (null: no broker is configured)"
     )
@@ -194,6 +205,9 @@ class DataSourceRead(BaseModel):
     last_value_at: datetime | None = Field(description="When it last handed values to the ingest pipeline")
     rejects: int = Field(description="Messages or values it could not use since the MES started")
     problem: str | None = Field(description="Why it is not connected or not running, and what to do")
+    sparkplug: SparkplugHostRead | None = Field(
+        default=None, description="The Sparkplug B host's edge nodes and messages; null for the other sources"
+    )
 
 
 class WorkUnitStateRead(BaseModel):

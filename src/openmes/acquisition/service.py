@@ -367,6 +367,12 @@ def source_signals(uow: UnitOfWork) -> mapping.SourceSignals:
     )
 
 
+def enabled_tag_count(uow: UnitOfWork, source_kind: str) -> int:
+    """How many enabled tag mappings read from sources of one kind (sparkplug, mqtt, opcua, http)."""
+    count = select(func.count(TagMapping.id)).where(TagMapping.enabled.is_(True), TagMapping.source_kind == source_kind)
+    return uow.session.scalar(count) or 0
+
+
 def source_configuration_version(uow: UnitOfWork) -> tuple[Any, ...]:
     """Changes whenever a tag mapping or an OPC UA endpoint is created or deleted (and mostly when changed)."""
     mappings = uow.session.execute(select(func.count(TagMapping.id), func.max(TagMapping.updated_at))).one()

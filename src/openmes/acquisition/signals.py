@@ -15,7 +15,10 @@ Address forms (the separator before the signal name is `#`, because Sparkplug me
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple, Protocol
+
+from openmes.core.clock import Clock
 
 SampleValue = bool | int | float | str | None
 
@@ -40,6 +43,23 @@ class SampleSink(Protocol):
     def mark_stale(self, address_prefixes: Sequence[str], timestamp_ms: int) -> None:
         """Every signal whose address starts with one of the prefixes is no longer current (e.g. NDEATH)."""
         ...
+
+
+class Tap:
+    """Hands one source's samples on to a sink and remembers when it last did, for the data sources view."""
+
+    def __init__(self, sink: SampleSink, clock: Clock) -> None:
+        self._sink = sink
+        self._clock = clock
+        self.last_value_at: datetime | None = None
+
+    def submit(self, samples: Sequence[Sample]) -> None:
+        if samples:
+            self.last_value_at = self._clock.now()
+            self._sink.submit(samples)
+
+    def mark_stale(self, address_prefixes: Sequence[str], timestamp_ms: int) -> None:
+        self._sink.mark_stale(address_prefixes, timestamp_ms)
 
 
 def sparkplug_address(group: str, node: str, device: str | None, metric: str) -> str:

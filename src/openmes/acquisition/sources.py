@@ -22,15 +22,14 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from openmes.acquisition import events, mapping, mqtt_json, service
 from openmes.acquisition.mqtt_json import JsonSubscription, MqttJsonSource
 from openmes.acquisition.schemas import DataSourceRead, OpcUaEndpointIn
-from openmes.acquisition.signals import Sample, SampleSink, mqtt_address
+from openmes.acquisition.signals import SampleSink, Tap, mqtt_address
 from openmes.core import metrics
 from openmes.core.clock import Clock
 from openmes.core.errors import InvalidInput
@@ -58,23 +57,6 @@ class MissingSecret(Exception):
         self.variable = variable
 
 
-class _Tap:
-    """Hands one source's samples on to the ingest pipeline and remembers when it last did."""
-
-    def __init__(self, sink: SampleSink, clock: Clock) -> None:
-        self._sink = sink
-        self._clock = clock
-        self.last_value_at: datetime | None = None
-
-    def submit(self, samples: Sequence[Sample]) -> None:
-        if samples:
-            self.last_value_at = self._clock.now()
-            self._sink.submit(samples)
-
-    def mark_stale(self, address_prefixes: Sequence[str], timestamp_ms: int) -> None:
-        self._sink.mark_stale(address_prefixes, timestamp_ms)
-
-
 @dataclass(frozen=True)
 class _Plan:
     """What one OPC UA endpoint should be: a source to run, or a problem that keeps it from running."""
@@ -88,7 +70,7 @@ class _Plan:
 class _Endpoint:
     plan: _Plan
     source: OpcUaSource | None
-    tap: _Tap
+    tap: Tap
 
 
 class SourceManager:
@@ -121,7 +103,7 @@ class SourceManager:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._mqtt: MqttJsonSource | None = None
-        self._mqtt_tap = _Tap(sink, clock)
+        self._mqtt_tap = Tap(sink, clock)
         self._mqtt_subscriptions: tuple[JsonSubscription, ...] = ()
         self._mqtt_tags = 0
         self._mqtt_problem: str | None = None
@@ -249,7 +231,7 @@ class SourceManager:
                     running.plan = plan
         for url, plan in wanted.items():
             if url not in self._opcua:
-                self._start_endpoint(url, plan, _Tap(self._sink, self._clock))
+                self._start_endpoint(url, plan, Tap(self._sink, self._clock))
 
     def _plan(self, url: str, node_ids: tuple[str, ...], configured: Mapping[str, OpcUaEndpointIn]) -> _Plan:
         from openmes.acquisition.opcua import endpoint_problems
@@ -281,7 +263,7 @@ class SourceManager:
             raise MissingSecret(variable)
         return value
 
-    def _start_endpoint(self, url: str, plan: _Plan, tap: _Tap) -> None:
+    def _start_endpoint(self, url: str, plan: _Plan, tap: Tap) -> None:
         # asyncua takes a second or two to import: only plants with OPC UA tags pay for it.
         from openmes.acquisition.opcua import OpcUaSource
 

@@ -26,8 +26,10 @@ import os
 import socket
 import ssl
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -36,7 +38,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from openmes.acquisition import sparkplug as spb
-from openmes.acquisition.signals import Sample, SampleSink, sparkplug_address, sparkplug_scopes
+from openmes.acquisition.schemas import DataSourceRead, SparkplugHostRead
+from openmes.acquisition.signals import Sample, SampleSink, Tap, sparkplug_address, sparkplug_scopes
 from openmes.acquisition.sparkplug import (
     DataType,
     EdgeTopic,
@@ -435,6 +438,10 @@ class HostProtocol:
             return False
         return device is None or (device in node.devices and node.devices[device].online)
 
+    def node_counts(self) -> tuple[int, int]:
+        """(edge nodes heard from, those online now)."""
+        return len(self._nodes), sum(node.online for node in self._nodes.values())
+
 
 def _fill(scope: _Scope, group: str, node: str, device: str | None, birth: Iterable[Metric]) -> None:
     for metric in birth:
@@ -492,8 +499,8 @@ class SparkplugHost:
         self.port = parts.port or (8883 if tls else 1883)
         self.endpoint = f"{self.host}:{self.port}"
         self.protocol = HostProtocol(host_id, groups, reorder_timeout_ms=round(reorder_timeout * 1000))
-        self._sink = sink
         self._clock = clock or SystemClock()
+        self._sink = Tap(sink, self._clock)
         self._keepalive = keepalive_seconds
         self._tick_seconds = tick_seconds
         self._lock = threading.Lock()
@@ -502,6 +509,9 @@ class SparkplugHost:
         self._ticker: threading.Thread | None = None
         self._subscribe_mid: int | None = None
         self._rejects = ThrottledLog(log)
+        self._reject_counts: Counter[str] = Counter()
+        self._last_message_at: datetime | None = None
+        self._problem: str | None = None
         client_id = client_id or f"openmes-sparkplug-{host_id}-{socket.gethostname()}-{os.getpid()}"
         # Clean session, MQTT 3.1.1: what a Sparkplug host must use (§3.5 step 1).
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
@@ -588,6 +598,29 @@ class SparkplugHost:
         with self._lock:
             return self.protocol.is_online(group, node, device)
 
+    def status(self, tags: int) -> DataSourceRead:
+        """The host as the data sources view shows it; `tags` counts the enabled Sparkplug tag mappings."""
+        with self._lock:
+            known, online = self.protocol.node_counts()
+            rejects, malformed = self._reject_counts.total(), self._reject_counts["malformed"]
+        return DataSourceRead(
+            kind="sparkplug",
+            endpoint=self.endpoint,
+            connected=self._connected.is_set(),
+            tags=tags,
+            last_value_at=self._sink.last_value_at,
+            rejects=rejects,
+            problem=None if self._connected.is_set() else self._problem,
+            sparkplug=SparkplugHostRead(
+                host_id=self.protocol.host_id,
+                groups=sorted(self.protocol.groups),
+                nodes_known=known,
+                nodes_online=online,
+                last_message_at=self._last_message_at,
+                malformed=malformed,
+            ),
+        )
+
     # -- paho callbacks (network thread) ------------------------------------------------------
 
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
@@ -597,7 +630,11 @@ class SparkplugHost:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
         if reason.is_failure:
-            log.error("MQTT broker %s refused the Sparkplug host's connection: %s", self.endpoint, reason)
+            self._problem = (
+                f"MQTT broker {self.endpoint} refused the Sparkplug host's connection ({reason}); check the user "
+                "name and password in OPENMES_MQTT_URL"
+            )
+            log.error("%s", self._problem)
             return
         log.info("Sparkplug host %s connected to %s", self.protocol.host_id, self.endpoint)
         _, self._subscribe_mid = client.subscribe([(topic, 1) for topic in self.protocol.subscriptions()])
@@ -610,10 +647,15 @@ class SparkplugHost:
             return
         refused = [reason for reason in reasons if reason.is_failure]
         if refused:
-            log.error("MQTT broker %s refused the Sparkplug subscriptions: %s", self.endpoint, refused)
+            self._problem = (
+                f"MQTT broker {self.endpoint} refused the Sparkplug subscriptions ({refused}); let the MES's "
+                "broker user subscribe to spBv1.0/# and reconnect"
+            )
+            log.error("%s", self._problem)
             return
         with self._lock:
             self._run(self.protocol.connected(self._now_ms()))
+        self._problem = None
         self._connected.set()
         metrics.SOURCE_CONNECTED.labels(SOURCE, self.endpoint).set(1)
 
@@ -621,18 +663,26 @@ class SparkplugHost:
         self._connected.clear()
         metrics.SOURCE_CONNECTED.labels(SOURCE, self.endpoint).set(0)
         if not self._stopping.is_set():
-            log.warning("Sparkplug host lost MQTT broker %s (%s); reconnecting", self.endpoint, reason)
+            self._problem = f"Sparkplug host lost MQTT broker {self.endpoint} ({reason}); reconnecting"
+            log.warning("%s", self._problem)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        log.warning("Sparkplug host cannot reach MQTT broker %s; retrying with backoff", self.endpoint)
+        self._problem = (
+            f"Sparkplug host cannot reach MQTT broker {self.endpoint}; check that the broker runs and "
+            "OPENMES_MQTT_URL. Retrying with backoff"
+        )
+        log.warning("%s", self._problem)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        now = self._clock.now()
         with self._lock:
+            if message.topic != self.protocol.state_topic:
+                self._last_message_at = now
             try:
-                actions = self.protocol.handle(message.topic, bytes(message.payload), self._now_ms())
+                actions = self.protocol.handle(message.topic, bytes(message.payload), datetime_to_ms(now))
             except Exception:  # one bad message must never stop ingestion
                 log.exception("Sparkplug host failed on a message on %s", message.topic)
-                metrics.SOURCE_REJECTS.labels(SOURCE, spb.NAMESPACE, "error").inc()
+                self._count_reject(spb.NAMESPACE, "error")
                 return
             self._run(actions)
 
@@ -653,10 +703,15 @@ class SparkplugHost:
             elif isinstance(action, MarkStale):
                 self._sink.mark_stale(action.prefixes, action.timestamp_ms)
             else:
-                metrics.SOURCE_REJECTS.labels(SOURCE, action.scope, action.reason).inc()
+                self._count_reject(action.scope, action.reason)
                 self._rejects.log(
                     logging.WARNING, f"{action.scope}:{action.reason}", "Sparkplug %s: %s", action.scope, action.detail
                 )
+
+    def _count_reject(self, scope: str, reason: str) -> None:
+        """In the metric and in the host's own counts (the data sources view); called with the lock held."""
+        metrics.SOURCE_REJECTS.labels(SOURCE, scope, reason).inc()
+        self._reject_counts[reason] += 1
 
 
 __all__ = [

@@ -10,7 +10,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Generic, TypeVar
@@ -356,6 +356,49 @@ def keyset_page(stmt: Any, key: Any, page: PageRequest, session: Any) -> tuple[l
     rows = rows[: page.limit]
     next_cursor = encode_cursor(getattr(rows[-1], key.key)) if more and rows else None
     return rows, next_cursor
+
+
+# --- a request's unit of work, uploaded files ------------------------------------------------------------
+
+
+def run_read(request: Request, action: Callable[[UnitOfWork], T]) -> T:
+    """Run a read in its own unit of work, which is rolled back: a read never changes anything."""
+    with request.app.state.container.uow() as uow:
+        return action(uow)
+
+
+def run_write(request: Request, principal: auth.Principal, action: Callable[[UnitOfWork], T]) -> T:
+    """Run a change in one transaction as the caller; a refusal leaves the database unchanged."""
+    with request.app.state.container.uow(principal.actor) as uow:
+        result = action(uow)
+        uow.commit()
+    return result
+
+
+def media_type(request: Request) -> str:
+    """The request body's media type without parameters, in lower case; empty when none is given."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def uploaded_text(request: Request, accepted: Collection[str], send_as: str, save_as: str = "UTF-8") -> str:
+    """An uploaded file's text, refused with what to do when it is not of an `accepted` type or not UTF-8.
+
+    `send_as` and `save_as` finish the refusals ("Send {send_as} ...", "save it as {save_as} ..."), so each
+    upload names its own file and the program people save it from.
+    """
+    content_type = media_type(request)
+    if content_type not in accepted:
+        raise InvalidInput(
+            f"Send {send_as} (set the Content-Type header).",
+            fields=[FieldProblem("content-type", f"unsupported: {content_type or 'none'}")],
+        )
+    try:
+        return (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"The file is not UTF-8 text; save it as {save_as} and send it again.",
+            fields=[FieldProblem("body", f"byte {exc.start} is not UTF-8")],
+        ) from None
 
 
 # --- Idempotency-Key -------------------------------------------------------------------------------------

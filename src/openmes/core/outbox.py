@@ -209,7 +209,7 @@ class OutboxRelay:
         while True:
             with self._session_factory() as session, session.begin():
                 ids = list(session.scalars(delivered.limit(PURGE_CHUNK)))
-                keys = list(session.execute(marks.limit(PURGE_CHUNK)).tuples())
+                keys = [(handler, event_id) for handler, event_id in session.execute(marks.limit(PURGE_CHUNK))]
                 if ids:
                     session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
                 if keys:

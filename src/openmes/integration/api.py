@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from openmes.core import auth
 from openmes.core.errors import DomainError
-from openmes.core.http import require_roles
+from openmes.core.http import media_type, require_roles
 from openmes.integration import service
 from openmes.integration.schemas import B2mmlReceipt, B2mmlReply
 
@@ -51,7 +51,7 @@ def _receive(request: Request, who: auth.Principal, data: bytes) -> B2mmlReply:
 @router.post("/b2mml", summary="Take a B2MML document", openapi_extra=_DOCUMENT_BODY, responses=_REPLIES)
 async def receive(request: Request, who: Exchanger) -> Response:
     """Sync, Process, Change or Get of master data; one document is one transaction."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request)
     if content_type not in _XML_TYPES:
         raise UnsupportedMediaType(
             f"Send the B2MML document with 'Content-Type: {XML}' (it came as {content_type or 'no type'})."

@@ -559,23 +559,27 @@ def _lot_updates(record: LotRecord, current: MaterialLotRead) -> dict[str, Any]:
     return changes
 
 
+_LOT_COMMANDS: dict[str, Callable[[UnitOfWork, str, str], object]] = {
+    "released": resources.release_lot,
+    "quarantined": resources.quarantine_lot,
+    "on_hold": resources.hold_lot,
+    "scrapped": resources.scrap_lot,
+}
+
+
 def _set_status(run: _Run, record: LotRecord, target: str) -> None:
-    """Bring a lot to `target` with the lot commands (release, hold, scrap), as a person would."""
+    """Bring a lot to `target` with the lot command a person would use, so its rules, movement and audit apply."""
     lot = resources.get_material_lot(run.uow, record.lot_id)
     if lot.status.value == target:
         return
-    if target == "released":
-        resources.release_lot(run.uow, record.lot_id, run.reason)
-    elif target == "on_hold":
-        resources.hold_lot(run.uow, record.lot_id, run.reason)
-    elif target == "scrapped":
-        resources.scrap_lot(run.uow, record.lot_id, run.reason)
-    else:
+    command = _LOT_COMMANDS.get(target)
+    if command is None:
         raise InvalidInput(
             f"Lot {record.lot_id} is {lot.status.value}; {writer.LOT_STATUSES[target]} is not set from outside "
             "(OpenMES sets it when the lot is consumed or expires).",
             fields=[FieldProblem("status", f"cannot become {target}")],
         )
+    command(run.uow, record.lot_id, run.reason)
 
 
 def _settle(run: _Run, record: LotRecord, inherited: str) -> None:
@@ -1016,7 +1020,8 @@ def _change_result(run: _Run, record: QualificationResultRecord, before: Qualifi
 # --- every noun --------------------------------------------------------------------------------------------
 
 
-def _routing_noun(record: Routing) -> str:
+def _reply_noun(record: _Located) -> str:
+    """The noun a reply names a record by: the element it came as, renamed where the reply's noun differs."""
     name = _element(record.path)
     return _REPLY_NOUN.get(name, name)
 
@@ -1072,7 +1077,7 @@ _NOUNS: dict[type, _Noun[Any, Any]] = {
     ),
     QualificationTestRecord: _Noun[QualificationTestRecord, QualificationTestSpecificationRead](
         rank=4,
-        noun=lambda record: _REPLY_NOUN.get(_element(record.path), _element(record.path)),
+        noun=_reply_noun,
         key=lambda record: record.qualification_id,
         what=lambda record: (
             f"qualification test {record.qualification_id}" + (f" version {record.version}" if record.version else "")
@@ -1120,7 +1125,7 @@ _NOUNS: dict[type, _Noun[Any, Any]] = {
     ),
     Routing: _Noun[Routing, WorkMasterRead](
         rank=9,
-        noun=_routing_noun,
+        noun=_reply_noun,
         key=lambda record: record.routing_id,
         what=lambda record: f"work master {record.routing_id}",
         find=lambda uow, record: definitions.get_work_master(uow, record.routing_id),

@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from openmes.acquisition import service
 from openmes.acquisition.models import CounterState, OpcUaEndpointConfig, TimeSeries, TimeSeriesValue
+from openmes.acquisition.sparkplug import encode_node_death
 from openmes.app import create_app
 from openmes.bootstrap import Container, build_container
 from openmes.core.models import AuditEntry, OutboxMessage
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from acquisition_plant import build, token
 from opcua_bench import NODES, PASSWORD, USER, OpcUaBench
+from sparkplug_edge import EdgeNode
 
 PASSWORD_VARIABLE = "OPENMES_TEST_BENCH_PASSWORD"
 YAML = {"Content-Type": "application/yaml"}
@@ -178,6 +180,14 @@ def wait_until(condition: Callable[[], object], timeout: float = 20.0, every: Ca
         time.sleep(0.1)
 
 
+def closed_port() -> int:
+    """A port on this machine that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def reject_count(subscription: str) -> float:
     value = REGISTRY.get_sample_value(
         "openmes_acquisition_source_rejects_total",
@@ -214,6 +224,7 @@ def test_mqtt_json_tags_feed_machine_state_counts_and_time_series(
     # The plant's broker is a setting of its own; without OPENMES_MQTT_URL there is no Sparkplug host.
     mes = start_mes(mqtt_json_url=mqtt_url)
     assert mes.container.sparkplug is None
+    assert mes.source("sparkplug") is None
     assert mes.import_tags(mqtt_tags(plant))["created"] == 3
 
     # The source subscribes in the background once it hears of the mapping: publish until the state arrives.
@@ -281,6 +292,78 @@ tags:
     # No MQTT tag left: the source stops and leaves the view.
     mes.delete_tags(f"mqtt:{plant}/")
     assert wait_until(lambda: mes.source("mqtt_json") is None)
+
+
+# --- Sparkplug B ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.mqtt
+def test_the_sparkplug_host_is_listed_with_its_nodes_messages_and_rejects(
+    start_mes: Callable[..., Mes], mqtt_url: str
+) -> None:
+    suffix = uuid4().hex[:8]
+    group, host_id = f"G-{suffix}", f"mes-{suffix}"
+    mes = start_mes(mqtt_url=mqtt_url, sparkplug_host_id=host_id, sparkplug_groups=group)
+    mes.import_tags(f"""\
+version: 1
+tags:
+  - source: {{sparkplug: {{group: {group}, node: Machining, metric: Speed}}}}
+    equipment: L1-CNC1
+    role: process_value
+    name: speed
+""")
+    assert wait_until(lambda: (mes.source("sparkplug") or {}).get("connected"))
+    host = urlsplit(mqtt_url)
+    quiet = mes.source("sparkplug")
+    assert quiet is not None
+    assert (quiet["endpoint"], quiet["tags"], quiet["rejects"], quiet["problem"], quiet["last_value_at"]) == (
+        f"{host.hostname}:{host.port}",
+        1,
+        0,
+        None,
+        None,
+    )
+    assert quiet["sparkplug"] == {
+        "host_id": host_id,
+        "groups": [group],
+        "nodes_known": 0,
+        "nodes_online": 0,
+        "last_message_at": None,
+        "malformed": 0,
+    }, "the host's own STATE is not an edge node's message"
+
+    edge = EdgeNode(mqtt_url, group, "Machining", bd_seq=3)
+    try:
+        edge.nbirth()
+        edge.ndata(12.5)
+        assert wait_until(lambda: mes.series_values("L1-CNC1", "speed") == [10.0, 12.5])
+        online = mes.source("sparkplug") or {}
+        assert (online["sparkplug"]["nodes_known"], online["sparkplug"]["nodes_online"]) == (1, 1)
+        assert online["last_value_at"] is not None
+        assert online["sparkplug"]["last_message_at"] is not None
+
+        edge.publish(edge.topic("NDATA"), b"\xff not a Sparkplug payload")
+        assert wait_until(lambda: (mes.source("sparkplug") or {}).get("rejects") == 1)
+        assert (mes.source("sparkplug") or {})["sparkplug"]["malformed"] == 1
+
+        edge.publish(edge.topic("NDEATH"), encode_node_death(3))
+        assert wait_until(lambda: (mes.source("sparkplug") or {})["sparkplug"]["nodes_online"] == 0)
+        assert (mes.source("sparkplug") or {})["sparkplug"]["nodes_known"] == 1
+    finally:
+        edge.close()
+    assert mes.data_sources()[0]["kind"] == "sparkplug", "the host comes first, then the tag mapping's sources"
+
+
+def test_a_sparkplug_host_without_its_broker_says_why(start_mes: Callable[..., Mes]) -> None:
+    port = closed_port()
+    mes = start_mes(mqtt_url=f"mqtt://127.0.0.1:{port}")
+    assert wait_until(lambda: (mes.source("sparkplug") or {}).get("problem"))
+    source = mes.source("sparkplug")
+    assert source is not None
+    assert source["connected"] is False
+    assert f"cannot reach MQTT broker 127.0.0.1:{port}" in source["problem"]
+    assert "OPENMES_MQTT_URL" in source["problem"]
+    assert source["sparkplug"]["groups"] == [], "no group configured: it follows every group"
 
 
 # --- OPC UA --------------------------------------------------------------------------------------------------
@@ -384,9 +467,7 @@ def test_the_opcua_sources_follow_added_changed_and_removed_endpoints(
 
 
 def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"opc.tcp://127.0.0.1:{probe.getsockname()[1]}/gone/"
+    return f"opc.tcp://127.0.0.1:{closed_port()}/gone/"
 
 
 def test_sources_that_cannot_run_say_why_and_the_mes_carries_on(

@@ -458,6 +458,7 @@ def test_relay_loop_rides_out_a_postgresql_outage(
         container.stop()
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")
 def test_delivered_events_older_than_the_retention_are_purged_and_pending_ones_stay(
     container: Container, clock: FixedClock
 ) -> None:

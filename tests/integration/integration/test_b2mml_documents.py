@@ -5,12 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from b2mml_plant import counts, post, read
+from b2mml_plant import counts, post, read, write
 from b2mml_schema import FIXTURES, assert_valid, examples
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from openmes.bootstrap import Container
 from openmes.core import auth
+from openmes.core.http import PageRequest
+from openmes.core.models import AuditEntry
 from openmes.core.uow import SYSTEM
 from openmes.definitions import service as definitions
 from openmes.resources import service as resources
@@ -269,6 +272,45 @@ def test_sync_change_of_a_lot_adjusts_moves_and_splits(
     sub = read(plant, lambda uow: resources.get_material_lot(uow, "LOT-2A"))
     assert (sub.quantity, sub.status.value, sub.parent_lot_id) == (Decimal(100), "on_hold", "LOT-2")
     assert read(plant, lambda uow: resources.lot_movement_total(uow, "LOT-2")) == Decimal(380)
+
+
+def test_sync_change_quarantines_a_lot_by_the_lot_command_and_refuses_a_closed_one(
+    plant: Container, client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    quarantine = "<MaterialLot><ID>{}</ID><Status>Quarantined</Status></MaterialLot>"
+    response = post(client, admin_headers, sync("MaterialLot", quarantine.format("LOT-1"), "Change"))
+    assert response.status_code == 200, response.text
+    assert response.json()["objects"] == [{"noun": "MaterialLot", "id": "LOT-1", "outcome": "changed"}]
+    assert read(plant, lambda uow: resources.get_material_lot(uow, "LOT-1")).status.value == "quarantined"
+    movement = read(plant, lambda uow: resources.list_lot_movements(uow, "LOT-1", PageRequest(100, None))).items[-1]
+    assert (movement.kind.value, movement.status_before.value, movement.status_after.value) == (
+        "status_change",
+        "released",
+        "quarantined",
+    )
+    assert movement.quantity_change == 0
+    assert str(movement.reason).startswith("B2MML SyncMaterialLot from ERP")
+    with plant.session_factory() as session:
+        entry = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.entity_type == "material_lot", AuditEntry.entity_id == "LOT-1")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+    assert entry is not None
+    assert (entry.action, entry.reason) == ("quarantine", movement.reason)
+    assert entry.changes["status"] == {"old": "released", "new": "quarantined"}
+    assert read(plant, lambda uow: resources.get_material_lot(uow, "LOT-1A")).status.value == "on_hold"
+
+    write(plant, lambda uow: resources.scrap_lot(uow, "LOT-2", "bent in transport"))
+    before = counts(plant)
+    refused = post(client, admin_headers, sync("MaterialLot", quarantine.format("LOT-2"), "Change"))
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["field"] == "/SyncMaterialLot/DataArea/MaterialLot[1]"
+    assert "the lot is scrapped; quarantine needs a lot that is on_hold or released" in error["message"]
+    assert "use another lot" in error["message"]
+    assert read(plant, lambda uow: resources.get_material_lot(uow, "LOT-2")).status.value == "scrapped"
+    assert counts(plant) == before
 
 
 def test_unsafe_malformed_and_unsupported_documents_are_refused(

@@ -267,9 +267,11 @@ def test_messages_reordered_within_the_timeout_are_applied_in_seq_order(order: l
 def test_ndeath_counts_only_with_the_bdseq_of_the_current_birth(host: HostProtocol, edge: Edge) -> None:
     assert host.handle(edge.topic("NDEATH"), encode_node_death(3), NOW + 10) == []
     assert host.is_online("Plant", "Press")
+    assert host.node_counts() == (1, 1)
     actions = host.handle(edge.topic("NDEATH"), encode_node_death(4), NOW + 20)
     assert actions == [MarkStale(("spb:Plant/Press#", "spb:Plant/Press/"), NOW + 20)]
     assert not host.is_online("Plant", "Press")
+    assert host.node_counts() == (1, 0), "a dead node stays known"
     assert not host.is_online("Plant", "Press", "Die")
     assert rebirths(host.handle(*edge.ndata(1.0), NOW + 30)) == ["spBv1.0/Plant/NCMD/Press"]
     assert host.handle(edge.topic("NDEATH"), encode_node_death(4), NOW + 40) == []
