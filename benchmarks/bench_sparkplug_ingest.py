@@ -15,13 +15,14 @@ only counts the messages. Duration: OPENMES_BENCH_SPARKPLUG_SECONDS (default 600
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.process
 import os
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from multiprocessing.synchronize import Event as EventType
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -71,7 +72,9 @@ def _births(now_ms: int) -> tuple[bytes, dict[str, bytes]]:
     return node, devices
 
 
-def edge_node(group: str, messages_per_second: float, seconds: float, ready: EventType, counts: Any) -> None:
+def edge_node(
+    group: str, messages_per_second: float, seconds: float, ready: EventType, done: EventType, counts: Any
+) -> None:
     """The publishing side, run in its own process: births, then DDATA round-robin over the devices."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-edge-{uuid.uuid4().hex[:8]}")
     client.max_queued_messages_set(0)
@@ -109,18 +112,27 @@ def edge_node(group: str, messages_per_second: float, seconds: float, ready: Eve
         if messages_per_second:
             time.sleep(max(0.0, started + (sent / messages_per_second) - time.perf_counter()))
     counts.value = sent
+    done.set()
     time.sleep(1)
     client.disconnect()
     client.loop_stop()
 
 
-def _publish(group: str, messages_per_second: float, seconds: float) -> tuple[multiprocessing.Process, Any, Any]:
+class _EdgeNode(NamedTuple):
+    process: multiprocessing.process.BaseProcess
+    ready: EventType
+    done: EventType
+    counts: Any
+
+
+def _publish(group: str, messages_per_second: float, seconds: float) -> _EdgeNode:
+    """Start the edge node process; it publishes once `ready` is set and sets `done` after its last DDATA."""
     context = multiprocessing.get_context("spawn")
-    ready = context.Event()
+    ready, done = context.Event(), context.Event()
     counts = context.Value("q", 0)
-    process = context.Process(target=edge_node, args=(group, messages_per_second, seconds, ready, counts))
+    process = context.Process(target=edge_node, args=(group, messages_per_second, seconds, ready, done, counts))
     process.start()
-    return process, ready, counts
+    return _EdgeNode(process, ready, done, counts)
 
 
 def _counter(name: str) -> float:
@@ -153,18 +165,20 @@ def _ingest(backend: str) -> list[Result]:
 
         container.ingest.process = timed  # type: ignore[method-assign]
         container.start()
-        publisher, ready, counts = _publish(group, target / METRICS, SECONDS)
+        edge = _publish(group, target / METRICS, SECONDS)
         time.sleep(3)
         before = _counter("openmes_ingest_samples_total")
         rebirths_before = _rebirths()
         started = time.perf_counter()
-        ready.set()
-        publisher.join(SECONDS + 120)
+        edge.ready.set()
+        edge.done.wait(SECONDS + 120)
         elapsed = time.perf_counter() - started
         during = _counter("openmes_ingest_samples_total") - before
+        edge.process.join(30)
         container.ingest.flush(120)
         committed = _counter("openmes_ingest_samples_total") - before
-        published = (counts.value + len(DEVICES)) * METRICS  # DDATA and the DBIRTHs, whose values count too
+        # DDATA, the DBIRTHs (whose values count too) and the NBIRTH's bdSeq.
+        published = (edge.counts.value + len(DEVICES)) * METRICS + 1
         gaps = _rebirths() - rebirths_before
     lags.sort()
     total = sum(weight for _, weight in lags)
@@ -207,12 +221,13 @@ def _pass_through() -> float:
     client.loop_start()
     client.subscribe(f"spBv1.0/{group}/DDATA/#", qos=0)
     subscribed.wait(5)
-    publisher, ready, _ = _publish(group, 0, ANCHOR_SECONDS)
+    edge = _publish(group, 0, ANCHOR_SECONDS)
     time.sleep(3)
-    ready.set()
     started = time.perf_counter()
-    publisher.join(ANCHOR_SECONDS + 60)
+    edge.ready.set()
+    edge.done.wait(ANCHOR_SECONDS + 60)
     elapsed = time.perf_counter() - started
+    edge.process.join(30)
     client.disconnect()
     client.loop_stop()
     return received * METRICS / elapsed

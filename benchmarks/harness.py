@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from openmes.bootstrap import Container, build_container, upgrade_database
+from openmes.bootstrap import Container, build_container, tune_garbage_collector, upgrade_database
 from openmes.core.settings import Settings
 
 PG_DSN = os.environ.get("OPENMES_BENCH_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -67,6 +67,7 @@ def fresh_container(backend: str, **settings_overrides: object) -> Iterator[Cont
         settings = Settings(database_url=url, data_dir=Path(tmp) / "data", secret_key="bench", **settings_overrides)
         upgrade_database(settings)
         container = build_container(settings)
+        tune_garbage_collector()  # as `openmes serve` does
         try:
             yield container
         finally:

@@ -17,7 +17,14 @@ from rich.console import Console
 from rich.table import Table
 
 from openmes import __version__
-from openmes.bootstrap import Container, build_container, ensure_admin, schema_is_current, upgrade_database
+from openmes.bootstrap import (
+    Container,
+    build_container,
+    ensure_admin,
+    schema_is_current,
+    tune_garbage_collector,
+    upgrade_database,
+)
 from openmes.core import auth
 from openmes.core.audit import verify_chain
 from openmes.core.db import normalise_url
@@ -152,6 +159,7 @@ def _run_server(cfg: Settings, banner: list[str], machines: Callable[[Container]
     out.print(f"OpenMES {__version__} at http://{cfg.host}:{cfg.port}  (API docs at /docs)", markup=False)
     if simulation is not None:
         simulation.start()
+    tune_garbage_collector()
     try:
         uvicorn.run(application, host=cfg.host, port=cfg.port, log_config=None, access_log=False)
     finally:

@@ -141,8 +141,8 @@ class IngestPipeline:
         uow_factory: Callable[..., UnitOfWork],
         clock: Clock,
         *,
-        batch_size: int = 5000,
-        max_wait_s: float = 0.1,
+        batch_size: int = 50000,
+        max_wait_s: float = 0.25,
         linger_s: float = 0.002,
         micro_stop_seconds: float = 30.0,
         micro_stop_reason: str | None = service.MICRO_STOP_REASON,
@@ -381,14 +381,10 @@ class IngestPipeline:
         """Hand the batch's process values to the time-series store, in the batch's transaction."""
         connection = uow.session.connection()
         now = self._clock.now()
-        ensure = self._series.ensure_series
-        ids: dict[int, int] = {}
-        rows: list[timeseries.ValueRow] = []
-        for definition, timestamp_ms, value in values:
-            series_id = ids.get(id(definition))
-            if series_id is None:
-                series_id = ids[id(definition)] = ensure(connection, definition, now)
-            rows.append((series_id, timestamp_ms, value))
+        definitions = list({id(definition): definition for definition, _, _ in values}.values())
+        series_ids = self._series.ensure_all(connection, definitions, now)
+        ids = {id(definition): series_id for definition, series_id in zip(definitions, series_ids, strict=True)}
+        rows = [(ids[id(definition)], timestamp_ms, value) for definition, timestamp_ms, value in values]
         timeseries.append_values(connection, rows, _ms(now))
 
     # --- machine states ------------------------------------------------------------------------------------

@@ -483,3 +483,28 @@ def test_bad_ranges_are_refused_with_what_to_do(container: Container) -> None:
     with pytest.raises(UnknownSeries, match="GET /api/v1/time-series"):
         query(container.engine, series + 1, now - 60_000, now)
     assert len(query(container.engine, series, now - 60_000, now, Resolution.RAW, max_points=20).buckets) == 20
+
+
+def test_a_first_batch_naming_many_series_creates_them_together_and_keeps_their_order(container: Container) -> None:
+    catalogue = SeriesCatalogue()
+    existing = SeriesDefinition("CELL-01", "pv00", unit="CEL")
+    with container.uow() as uow:
+        known = catalogue.ensure_series(uow.session.connection(), existing, uow.clock.now())
+        uow.commit()
+    wanted = [
+        SeriesDefinition(f"CELL-{cell:02d}", f"pv{number:02d}", unit="CEL") for cell in (1, 2) for number in range(600)
+    ]
+    statements: list[str] = []
+    with container.uow() as uow:
+        connection = uow.session.connection()
+        event.listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        ids = SeriesCatalogue().ensure_all(connection, wanted, uow.clock.now())
+        uow.commit()
+    with container.uow() as uow:
+        stored = {(row.equipment_id, row.name): row.id for row in uow.session.scalars(select(TimeSeries))}
+
+    assert ids == [stored[(definition.equipment_id, definition.name)] for definition in wanted]
+    assert ids[0] == known
+    assert len(set(ids)) == len(wanted)
+    # One read of what exists, one insert of the rest, one read of their ids: not two statements per series.
+    assert len(statements) <= 4
