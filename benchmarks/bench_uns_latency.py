@@ -2,10 +2,11 @@
 
 20 work units, each with a state signal, a total counter and 8 process values, are fed 20,000 samples a
 second through the ingest pipeline (one transaction per batch, counts events per batch); every 200 ms one
-work unit changes state. Measured: from the moment the ingest batch holding the change committed (the
-after-commit hook) to the moment a separate MQTT client, subscribed to the work units' state topics on
-the broker, received the new retained state. The broker runs on the same machine; the subscriber runs in
-the benchmark process, so it competes for the same interpreter.
+work unit changes state. Measured: from the moment the state sample was handed to the pipeline (the
+issue's measure: batching, the commit and the publication all included), and from the moment the batch
+holding it committed (the after-commit hook), to the moment a separate MQTT client, subscribed to the
+work units' state topics on the broker, received the new retained state. The broker runs on the same
+machine; the subscriber runs in the benchmark process, so it competes for the same interpreter.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from benchmarks.harness import Result, backends, fresh_container, machine_line
 from openmes.acquisition.events import MachineStateChanged
+from openmes.acquisition.ingest import at
 from openmes.acquisition.signals import Sample, sparkplug_address
 from openmes.bootstrap import Container
 from openmes.core.messages import Event
@@ -68,7 +71,13 @@ class StateWatcher:
         self.client.loop_stop()
 
 
-def _measure(backend: str) -> tuple[list[float], float]:
+class Latencies(NamedTuple):
+    from_submit: list[float]
+    from_commit: list[float]
+    rate: float
+
+
+def _measure(backend: str) -> Latencies:
     enterprise = f"bench-{uuid.uuid4().hex[:8]}"
     with fresh_container(backend, mqtt_url=BROKER, enterprise=enterprise) as container:
         _plant(container)
@@ -88,17 +97,25 @@ def _measure(backend: str) -> tuple[list[float], float]:
         try:
             if container.mqtt is None or not container.mqtt.wait_connected(10):
                 raise RuntimeError(f"the broker at {BROKER} is not reachable")
-            rate = _feed(container)
+            submitted: dict[tuple[str, datetime], float] = {}
+            rate = _feed(container, submitted)
             container.ingest.flush(60)
             time.sleep(2)
         finally:
             watcher.close()
-    latencies = [(watcher.arrived[key] - at) * 1000 for key, at in committed.items() if key in watcher.arrived]
-    return sorted(latencies), rate
+    arrived = watcher.arrived
+    return Latencies(
+        sorted((arrived[key] - at) * 1000 for key, at in submitted.items() if key in arrived),
+        sorted((arrived[key] - at) * 1000 for key, at in committed.items() if key in arrived),
+        rate,
+    )
 
 
-def _feed(container: Container) -> float:
-    """Submit RATE samples a second for SECONDS, one state change every 200 ms; returns the rate achieved."""
+def _feed(container: Container, handed_at: dict[tuple[str, datetime], float]) -> float:
+    """Submit RATE samples a second for SECONDS, one state change every 200 ms; returns the rate achieved.
+
+    `handed_at` gets the moment each state change was handed to the pipeline, by (work unit, since).
+    """
     addresses = {
         unit: [sparkplug_address("BENCH", "LINE", unit, f"PV{value}") for value in range(PROCESS_VALUES)]
         for unit in UNITS
@@ -119,11 +136,15 @@ def _feed(container: Container) -> float:
                 samples.append(Sample(sparkplug_address("BENCH", "LINE", unit, "Total"), counter, now_ms))
             else:
                 samples.append(Sample(addresses[unit][index % PROCESS_VALUES], float(index), now_ms))
+        changed = None
         if tick % 20 == 0:
-            unit = UNITS[(tick // 20) % len(UNITS)]
-            states[unit] = PACKML_HELD if states[unit] == PACKML_EXECUTE else PACKML_EXECUTE
-            samples.append(Sample(sparkplug_address("BENCH", "LINE", unit, "State"), states[unit], now_ms))
+            changed = UNITS[(tick // 20) % len(UNITS)]
+            states[changed] = PACKML_HELD if states[changed] == PACKML_EXECUTE else PACKML_EXECUTE
+            samples.append(Sample(sparkplug_address("BENCH", "LINE", changed, "State"), states[changed], now_ms))
+        handed = time.perf_counter()
         container.ingest.submit(samples)
+        if changed is not None:
+            handed_at[(changed, at(now_ms))] = handed
         submitted += len(samples)
         tick += 1
         pause = start + tick * TICK - time.perf_counter()
@@ -134,17 +155,23 @@ def _feed(container: Container) -> float:
 
 def run() -> list[Result]:
     results = []
+    anchor = "Nexeed: rule results within 3 s"
     for backend in backends():
-        latencies, rate = _measure(backend)
-        if not latencies:
+        measured = _measure(backend)
+        if not measured.from_submit:
             raise RuntimeError(f"no state change reached the broker on {backend}")
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        anchor = "Nexeed: rule results within 3 s"
-        p50 = statistics.median(latencies)
-        results += [
-            Result("uns_latency", backend, "samples offered during the run", rate, "metrics/s", "20,000"),
-            Result("uns_latency", backend, "commit -> state topic p50", p50, "ms", "<= 10", anchor),
-            Result("uns_latency", backend, "commit -> state topic p99", p99, "ms", "<= 50", anchor),
-            Result("uns_latency", backend, "state changes measured", len(latencies), "", ""),
-        ]
+        results.append(
+            Result("uns_latency", backend, "samples offered during the run", measured.rate, "metrics/s", "20,000")
+        )
+        for start, latencies, targets in (
+            ("state sample handed to the pipeline", measured.from_submit, ("<= 10", "<= 50")),
+            ("its batch committed", measured.from_commit, ("", "")),
+        ):
+            p50 = statistics.median(latencies)
+            p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+            results += [
+                Result("uns_latency", backend, f"{start} -> state topic p50", p50, "ms", targets[0], anchor),
+                Result("uns_latency", backend, f"{start} -> state topic p99", p99, "ms", targets[1], anchor),
+            ]
+        results.append(Result("uns_latency", backend, "state changes measured", len(measured.from_submit), "", ""))
     return results

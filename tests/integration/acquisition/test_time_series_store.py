@@ -19,6 +19,7 @@ from sqlalchemy import delete, event, select
 
 from openmes.acquisition.models import TimeSeries, TimeSeriesMinute, TimeSeriesProgress, TimeSeriesValue
 from openmes.acquisition.timeseries import (
+    COPY_MIN_ROWS,
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
@@ -147,23 +148,29 @@ def test_values_that_are_not_finite_or_have_impossible_times_are_left_out_on_bot
     assert _raw(container, series) == [(at + 3, 42.0)]
 
 
-def test_a_value_delivered_twice_is_stored_once_and_the_first_one_stays(container: Container) -> None:
+@pytest.mark.parametrize("padding", [0, COPY_MIN_ROWS], ids=["small batch", "batch large enough for COPY"])
+def test_a_value_delivered_twice_is_stored_once_and_the_first_one_stays(container: Container, padding: int) -> None:
     series = make_series(container)
     other = make_series(container, name="coolant flow")
     at = now_ms(container) - 5_000
+    # Values of another series make the batch large enough for PostgreSQL's COPY path when padded.
+    filler = [(other, at - 10_000 - number, 0.5) for number in range(padding)]
     catalogue = SeriesCatalogue()
     with container.uow() as uow:
         connection = uow.session.connection()
         append_values(connection, [(series, at, 1.0), (series, at + 1_000, 2.0)], at)
         # A redelivery: one value again with another reading, one repeated inside the batch, one new.
-        append_values(connection, [(series, at, 99.0), (series, at + 2_000, 3.0), (series, at + 2_000, 98.0)], at)
+        append_values(
+            connection, [(series, at, 99.0), (series, at + 2_000, 3.0), (series, at + 2_000, 98.0), *filler], at
+        )
         # The transaction is still good for everything else the batch does.
         append_values(connection, [(other, at, 7.0)], at)
         vibration = catalogue.ensure_series(connection, SeriesDefinition("CNC-01", "vibration"), uow.clock.now())
         uow.commit()
 
     assert _raw(container, series) == [(at, 1.0), (at + 1_000, 2.0), (at + 2_000, 3.0)]
-    assert _raw(container, other) == [(at, 7.0)]
+    assert _raw(container, other)[-1] == (at, 7.0)
+    assert len(_raw(container, other)) == padding + 1
     assert vibration not in (series, other)
 
 
