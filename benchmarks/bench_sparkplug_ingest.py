@@ -158,10 +158,11 @@ def _ingest(backend: str) -> list[Result]:
         lags: list[tuple[float, int]] = []
         process_batch = container.ingest.process
 
-        def timed(items: Sequence[Any]) -> None:
-            process_batch(items)
+        def timed(items: Sequence[Any], **options: Any) -> Any:
+            rest = process_batch(items, **options)
             committed_ms = time.time() * 1000
             lags.extend((committed_ms - item[0].timestamp_ms, len(item)) for item in items if isinstance(item, list))
+            return rest
 
         container.ingest.process = timed  # type: ignore[method-assign]
         container.start()

@@ -490,6 +490,9 @@ def _split_mqtt(address: str) -> tuple[str, str] | None:
     return (topic, selector) if separator else None
 
 
+_SIGNAL_ROLES = frozenset({TagRole.STATE, TagRole.REASON})
+
+
 class BindingTable:
     """address -> Binding for enabled mappings; exact addresses first, then MQTT templates.
 
@@ -503,6 +506,8 @@ class BindingTable:
         self._templates: dict[tuple[str, int], list[_Template]] = {}
         self._known = known_equipment
         self._matched: dict[str, Binding | None] = {}
+        self.signal_addresses: set[str] = set()
+        """Addresses of state and reason tags (exact, and templates once matched): what may change a state."""
         for row in rows:
             if row.is_template:
                 parsed = _split_mqtt(row.address)
@@ -513,7 +518,9 @@ class BindingTable:
                 at = levels.index(EQUIPMENT_PLACEHOLDER) if EQUIPMENT_PLACEHOLDER in levels else None
                 self._templates.setdefault((selector, len(levels)), []).append(_Template(levels, selector, at, row))
             elif row.equipment_id is not None:
-                self.exact[row.address] = _binding(row, row.equipment_id)
+                self.exact[row.address] = binding = _binding(row, row.equipment_id)
+                if binding.role in _SIGNAL_ROLES:
+                    self.signal_addresses.add(row.address)
 
     def resolve(self, address: str) -> Binding | None:
         found = self.exact.get(address)
@@ -525,6 +532,8 @@ class BindingTable:
         if len(self._matched) >= MATCH_CACHE_SIZE:
             self._matched.clear()
         self._matched[address] = result
+        if result is not None and result.role in _SIGNAL_ROLES:
+            self.signal_addresses.add(address)
         return result
 
     def _match(self, address: str) -> Binding | None:

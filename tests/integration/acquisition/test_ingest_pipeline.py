@@ -252,3 +252,42 @@ def test_a_new_mapping_is_used_without_restarting_the_pipeline(plant: Container)
     pipeline.process([[s(late, 11, 1)]])
     with plant.uow() as uow:
         assert [(m.equipment_id, m.state) for m in service.list_machine_states(uow)] == [("L1-CNC2", "down")]
+
+
+def _stored_counts_and_values(container: Container) -> tuple[int, int]:
+    with container.uow() as uow:
+        increments = len(uow.session.scalars(select(CounterIncrement)).all())
+        values = len(uow.session.scalars(select(TimeSeriesValue)).all())
+    return increments, values
+
+
+def test_a_state_change_commits_before_the_counts_and_values_of_its_batch(plant: Container) -> None:
+    pipeline = IngestPipeline(plant.uow, plant.clock)
+    pipeline.process([[s(STATE, 6, 0), s(TOTAL, 1, 0)]])
+    batch = [[s(STATE, 11, 1), s(TOTAL, 5, 1), s(TEMPERATURE, 41.5, 1)]]
+
+    rest = pipeline.process(batch, states_first=True)
+    with plant.uow() as uow:
+        state_then = service.get_machine_state(uow, "L1-CNC1").state
+    stored_then = _stored_counts_and_values(plant)
+    assert rest is not None
+    pipeline._commit_rest(rest)
+
+    assert state_then == "down"
+    assert stored_then == (0, 0)  # the first reading only set the counter's baseline
+    assert _stored_counts_and_values(plant) == (1, 1)
+    assert pipeline.process([[s(TOTAL, 6, 2)]], states_first=True) is None  # no state in it: one transaction
+
+
+def test_the_worker_commits_a_changed_state_without_waiting_for_more_samples(plant: Container) -> None:
+    pipeline = IngestPipeline(plant.uow, plant.clock, max_wait_s=30.0, linger_s=30.0)
+    pipeline.process([[s(STATE, 6, 0)]])  # the mapping is loaded
+    pipeline.start()
+    try:
+        pipeline.submit([s(STATE, 11, 1), s(TOTAL, 3, 1)])
+        # A steady stream would hold the batch open for up to max_wait_s; a changed state closes it.
+        assert pipeline.flush(timeout=10)
+    finally:
+        pipeline.stop()
+    with plant.uow() as uow:
+        assert service.get_machine_state(uow, "L1-CNC1").state == "down"
