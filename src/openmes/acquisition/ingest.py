@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, column, insert, select, update, values
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from openmes.acquisition import events, service, timeseries
@@ -772,9 +772,10 @@ class IngestPipeline:
 def _update_rows(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
     """Update rows found by `keys`, whose values each row carries as `b_<key>`, all with one statement.
 
-    On SQLite an executemany is that already; psycopg sends one as a pipeline of one statement per row,
-    so on PostgreSQL the rows go as a VALUES list the UPDATE joins (a small batch's updates took longer
-    than the rest of it).
+    On SQLite an executemany is that already. psycopg sends one as a pipeline of one statement per row,
+    so on PostgreSQL the rows go as one array per column that the UPDATE joins through unnest (a small
+    batch's updates took longer than the rest of it); the statement is the same for any number of rows,
+    so SQLAlchemy compiles it once.
     """
     if not rows:
         return
@@ -784,14 +785,15 @@ def _update_rows(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]], keys
         session.execute(by_key, rows, execution_options={"synchronize_session": False})
         return
     names = list(rows[0])
-    changed = values(*(column(name, table.c[name.removeprefix("b_")].type) for name in names), name="changed").data(
-        [tuple(row[name] for name in names) for row in rows]
-    )
+    arrays = [
+        bindparam(f"a_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name.removeprefix("b_")].type))
+        for name in names
+    ]
+    changed = func.unnest(*arrays).table_valued(*names, name="changed").render_derived()
     session.execute(
         update(table)
         .where(*(table.c[key] == changed.c[f"b_{key}"] for key in keys))
-        # A column whose values are all NULL comes out of VALUES as text: the cast gives it its type back.
-        .values({name: sql_cast(changed.c[name], table.c[name].type) for name in names if not name.startswith("b_")}),
+        .values({name: changed.c[name] for name in names if not name.startswith("b_")}),
         execution_options={"synchronize_session": False},
     )
 
