@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from openmes.core.bulk import insert_many
+from openmes.core.bulk import insert_rows
 from openmes.core.db import Base, canonical_json
 from openmes.core.models import AuditChainHead, AuditEntry
 
@@ -20,9 +21,8 @@ GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_KEY = 0x0E11E5  # pg advisory lock id that serialises appends to the chain
 
 
-@dataclass(frozen=True)
-class AuditRecord:
-    """An audit entry before it gets its place in the chain."""
+class AuditRecord(NamedTuple):
+    """An audit entry before it gets its place in the chain (a tuple: a bulk import queues one per lot)."""
 
     user_id: int | None
     username: str
@@ -35,8 +35,16 @@ class AuditRecord:
     request_id: str | None
 
 
+# Values json_ready returns unchanged, and values it stores as their text: told apart by exact type
+# first, since a bulk import audits millions of them.
+_STORED_AS_IS = frozenset({str, int, bool, type(None)})
+_STORED_AS_TEXT = frozenset({Decimal, date})
+
+
 def json_ready(value: Any) -> Any:
     """Values as the audit trail stores them: JSON scalars, with Decimals and times as text."""
+    if type(value) in _STORED_AS_TEXT:
+        return str(value)
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -49,9 +57,6 @@ def json_ready(value: Any) -> Any:
         return value.isoformat()
     return str(value)
 
-
-# Values json_ready returns unchanged: checked by exact type first, since a bulk import audits millions of them.
-_STORED_AS_IS = frozenset({str, int, bool, type(None)})
 
 _HASHED_FIELDS = (
     "id",
@@ -73,26 +78,59 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# The hashed fields but `changes`, in the order of the hashed array (`recorded_at` as UTC text).
 _SCALAR_FIELDS = tuple(field for field in _HASHED_FIELDS if field != "changes")
 _SCALAR_TIME = _SCALAR_FIELDS.index("recorded_at")
+# The stored columns in the order `_chained` gives them; `recorded_at` is the same for a whole append.
+_STORED_COLUMNS = (*(field for field in _HASHED_FIELDS if field != "recorded_at"), "entry_hash")
 
 
-def _row_hash(row: Mapping[str, Any], recorded_at_text: str, changes_text: str) -> str:
+def _entry_hash(scalars: list[Any], changes_text: str) -> str:
     """SHA-256 over every field, so that editing any of them breaks the chain.
 
-    The hashed text is a JSON array of the scalar fields in a fixed order followed by the changes'
-    canonical text; the array ends unambiguously, so the concatenation identifies every field.
-    The changes are hashed in the text they are stored in, so each entry is serialised once.
+    The hashed text is a JSON array of the scalar fields (`_SCALAR_FIELDS`, in that order) followed by
+    the changes' canonical text; the array ends unambiguously, so the concatenation identifies every
+    field. The changes are hashed in the text they are stored in, so each entry is serialised once.
     """
-    scalars = [row[field] for field in _SCALAR_FIELDS]
-    scalars[_SCALAR_TIME] = recorded_at_text
     return hashlib.sha256((canonical_json(scalars) + changes_text).encode()).hexdigest()
 
 
 def hash_entry(entry: AuditEntry) -> str:
     """The hash `entry` must carry for its current content."""
-    row = {field: getattr(entry, field) for field in _HASHED_FIELDS}
-    return _row_hash(row, _utc_text(entry.recorded_at), canonical_json(entry.changes))
+    scalars = [getattr(entry, field) for field in _SCALAR_FIELDS]
+    scalars[_SCALAR_TIME] = _utc_text(entry.recorded_at)
+    return _entry_hash(scalars, canonical_json(entry.changes))
+
+
+def _chained(
+    records: Sequence[AuditRecord], recorded_at_text: str, last_id: int, last_hash: str
+) -> list[tuple[Any, ...]]:
+    """The stored values of `records` (`_STORED_COLUMNS`) as the entries that follow `last_id` and `last_hash`."""
+    rows = []
+    for *who_what, changes, reason, request_id in records:  # who_what: user_id ... entity_id
+        last_id += 1
+        changes_text = canonical_json(
+            {
+                field: {
+                    "old": old
+                    if type(old) in _STORED_AS_IS
+                    else str(old)
+                    if type(old) in _STORED_AS_TEXT
+                    else json_ready(old),
+                    "new": new
+                    if type(new) in _STORED_AS_IS
+                    else str(new)
+                    if type(new) in _STORED_AS_TEXT
+                    else json_ready(new),
+                }
+                for field, (old, new) in changes.items()
+            }
+        )
+        scalars = [last_id, recorded_at_text, *who_what, reason, request_id, last_hash]  # _SCALAR_FIELDS
+        entry_hash = _entry_hash(scalars, changes_text)
+        rows.append((last_id, *who_what, changes_text, reason, request_id, last_hash, entry_hash))
+        last_hash = entry_hash
+    return rows
 
 
 def chain_rows(records: Sequence[AuditRecord], now: datetime, last_id: int, last_hash: str) -> list[dict[str, Any]]:
@@ -101,36 +139,10 @@ def chain_rows(records: Sequence[AuditRecord], now: datetime, last_id: int, last
     `changes` comes out as its canonical JSON text, the form it is stored in.
     """
     recorded_at = now.astimezone(UTC)
-    recorded_at_text = _utc_text(recorded_at)
-    rows = []
-    for record in records:
-        last_id += 1
-        changes_text = canonical_json(
-            {
-                field: {
-                    "old": old if type(old) in _STORED_AS_IS else json_ready(old),
-                    "new": new if type(new) in _STORED_AS_IS else json_ready(new),
-                }
-                for field, (old, new) in record.changes.items()
-            }
-        )
-        row: dict[str, Any] = {
-            "id": last_id,
-            "recorded_at": recorded_at,
-            "user_id": record.user_id,
-            "username": record.username,
-            "printed_name": record.printed_name,
-            "action": record.action,
-            "entity_type": record.entity_type,
-            "entity_id": record.entity_id,
-            "changes": changes_text,
-            "reason": record.reason,
-            "request_id": record.request_id,
-            "prev_hash": last_hash,
-        }
-        last_hash = row["entry_hash"] = _row_hash(row, recorded_at_text, changes_text)
-        rows.append(row)
-    return rows
+    return [
+        {"recorded_at": recorded_at, **dict(zip(_STORED_COLUMNS, row, strict=True))}
+        for row in _chained(records, _utc_text(recorded_at), last_id, last_hash)
+    ]
 
 
 def chain_entries(records: Sequence[AuditRecord], now: datetime, last_id: int, last_hash: str) -> list[AuditEntry]:
@@ -150,13 +162,15 @@ def append_audit_records(session: Session, records: Sequence[AuditRecord], now: 
     if head is None:
         head = AuditChainHead(id=1, last_entry_id=0, last_hash=GENESIS_HASH)
         session.add(head)
-    rows = chain_rows(records, now, head.last_entry_id, head.last_hash)
+    recorded_at = now.astimezone(UTC)
+    rows = _chained(records, _utc_text(recorded_at), head.last_entry_id, head.last_hash)
     if rows:
-        # The rows share one timestamp: it goes through its column type once, for all of them.
+        # The rows share one timestamp: it goes through its column type once, for all of them. The changes
+        # are their canonical text already, which is what the column type would make of them.
         table = Base.metadata.tables[AuditEntry.__tablename__]
-        insert_many(session.connection(), table, rows, {"recorded_at": rows[0]["recorded_at"]})
-        head.last_entry_id = rows[-1]["id"]
-        head.last_hash = rows[-1]["entry_hash"]
+        constants = {"recorded_at": recorded_at}
+        insert_rows(session.connection(), table, _STORED_COLUMNS, rows, constants, ready={"changes"})
+        head.last_entry_id, head.last_hash = rows[-1][0], rows[-1][-1]
     session.flush()
 
 

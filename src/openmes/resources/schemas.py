@@ -34,6 +34,8 @@ UnitCode = Annotated[
     Field(description="Unit code, e.g. EA, KG: up to 20 characters, no spaces or slashes", examples=["KG"]),
 ]
 Description = Annotated[str, Field(max_length=500)]
+SUPPLIER_LOT_LENGTH = 100
+SupplierLot = Annotated[str, StringConstraints(max_length=SUPPLIER_LOT_LENGTH)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, strip_whitespace=True)]
 PositiveQuantity = Annotated[Decimal, Field(gt=0, allow_inf_nan=False, examples=["12.5"])]
 PropertyInput = dict[str, str | bool | int | float | None]
@@ -329,12 +331,12 @@ class MaterialLotCreate(BaseModel):
     status: ReceiptStatus = LotStatus.RELEASED
     storage_location: str | None = Field(default=None, description="equipment_id of a StorageZone or StorageUnit")
     expiry_date: date | None = None
-    supplier_lot: Annotated[str, StringConstraints(max_length=100)] | None = None
+    supplier_lot: SupplierLot | None = None
 
 
 class MaterialLotUpdate(Reasoned):
     expiry_date: date | None = None
-    supplier_lot: Annotated[str, StringConstraints(max_length=100)] | None = None
+    supplier_lot: SupplierLot | None = None
     storage_location: str | None = Field(default=None, description="Moving the lot records a transfer movement")
 
 
