@@ -3,7 +3,7 @@
 A version starts as a draft, is approved with an electronic signature and is made obsolete when it must
 no longer be used. Only drafts change; approved and obsolete versions are kept as they were, because
 orders released against them keep referring to them. Which approved version is in force at a time is
-one SQL rule in the service (`_in_force`), so that set-based loads and single lookups agree.
+one SQL rule in the service (`_first_in_force`), so that set-based loads and single lookups agree.
 """
 
 from __future__ import annotations

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from definitions_plant import JUN, PUMP_LINES, SUB_BOMS, approve_bom, bom, build_pump, line, read, write
+from sqlalchemy import event
 
 from openmes.bootstrap import Container
 from openmes.core import auth
@@ -90,6 +92,28 @@ def test_line_effectivity_limits_a_line_to_its_dates(plant: Container, quinn: au
     after = read(plant, lambda uow: service.explode_bom(uow, "PUMP-BOM", Decimal(1), at=JUN))
     assert "PAINT" in _by_material(before.tree)
     assert "PAINT" not in _by_material(after.tree)
+
+
+def test_approved_structures_are_read_once_then_kept_by_their_signature(
+    plant: Container, quinn: auth.Principal
+) -> None:
+    build_pump(plant, quinn)
+    service._SEALED.clear()  # as after a start
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(plant.engine, "before_cursor_execute", record)
+    try:
+        first = read(plant, lambda uow: service.explode_bom(uow, "PUMP-BOM", Decimal(10)))
+        assert any("base_quantity" in statement for statement in statements)
+        statements.clear()
+        again = read(plant, lambda uow: service.explode_bom(uow, "PUMP-BOM", Decimal(10)))
+        assert not any("base_quantity" in statement for statement in statements)  # only the walk is read
+    finally:
+        event.remove(plant.engine, "before_cursor_execute", record)
+    assert (again.tree, again.requirements) == (first.tree, first.requirements)
 
 
 def test_a_bom_without_a_version_in_force_is_exploded_only_by_naming_a_version(plant: Container) -> None:
